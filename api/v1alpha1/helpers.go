@@ -1,0 +1,62 @@
+package v1alpha1
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultCooldownPeriod is used when spec.cooldownPeriod is unset (the schema defaults it too).
+const DefaultCooldownPeriod = 900 * time.Second
+
+// Cooldown returns spec.cooldownPeriod as a duration.
+func (s *ElastiServiceSpec) Cooldown() time.Duration {
+	if s.CooldownPeriod == nil {
+		return DefaultCooldownPeriod
+	}
+	return time.Duration(*s.CooldownPeriod) * time.Second
+}
+
+// MinReplicas returns spec.minTargetReplicas, at least 1.
+func (s *ElastiServiceSpec) MinReplicas() int32 {
+	if s.MinTargetReplicas < 1 {
+		return 1
+	}
+	return s.MinTargetReplicas
+}
+
+// ThresholdValue returns the trigger's threshold as a float, accepting a JSON number or a string
+// holding one.
+func (m *TriggerMetadata) ThresholdValue() (float64, error) {
+	if m.Threshold == nil || len(m.Threshold.Raw) == 0 {
+		return 0, fmt.Errorf("threshold is not set")
+	}
+	var v any
+	if err := json.Unmarshal(m.Threshold.Raw, &v); err != nil {
+		return 0, fmt.Errorf("threshold %s is not valid JSON: %w", m.Threshold.Raw, err)
+	}
+	switch t := v.(type) {
+	case float64:
+		return t, nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+		if err != nil {
+			return 0, fmt.Errorf("threshold %q is not a number", t)
+		}
+		return f, nil
+	default:
+		return 0, fmt.Errorf("threshold %s must be a number or a string holding a number", m.Threshold.Raw)
+	}
+}
+
+// ConditionStatus returns the status of the condition of the given type, or "Unknown".
+func (s *ElastiServiceStatus) ConditionStatus(condType string) string {
+	for _, c := range s.Conditions {
+		if c.Type == condType {
+			return string(c.Status)
+		}
+	}
+	return "Unknown"
+}

@@ -1,0 +1,95 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// RequestCount says that Count requests for the Service Svc in Namespace reached a resolver
+// sidecar while the service could not serve them. The JSON form is
+// {"count": 3, "svc": "orders", "namespace": "shop"}.
+type RequestCount struct {
+	// Count is how many requests are waiting (at least 1).
+	Count int `json:"count"`
+	// Svc is the Service name.
+	Svc string `json:"svc"`
+	// Namespace is the Service's namespace.
+	Namespace string `json:"namespace"`
+}
+
+// MaxRequestCountBytes bounds the size of an encoded RequestCount a server should read.
+const MaxRequestCountBytes = 4 << 10
+
+// ErrInvalidRequestCount wraps every decoding and validation error.
+var ErrInvalidRequestCount = errors.New("invalid RequestCount")
+
+// dns1123Label is the shape of Service and Namespace names.
+var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// DecodeRequestCount reads exactly one JSON RequestCount from r and validates it. Unknown fields,
+// wrong types, trailing data and invalid names are rejected with an error wrapping
+// ErrInvalidRequestCount.
+func DecodeRequestCount(r io.Reader) (RequestCount, error) {
+	var rc RequestCount
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rc); err != nil {
+		return RequestCount{}, fmt.Errorf("%w: %s; expected a JSON object like %s", ErrInvalidRequestCount, describeJSONError(err), `{"count":1,"svc":"orders","namespace":"shop"}`)
+	}
+	if dec.More() {
+		return RequestCount{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidRequestCount)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return RequestCount{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidRequestCount)
+	}
+	if err := rc.Validate(); err != nil {
+		return RequestCount{}, err
+	}
+	return rc, nil
+}
+
+// DecodeRequestCountBytes is DecodeRequestCount over a byte slice.
+func DecodeRequestCountBytes(b []byte) (RequestCount, error) {
+	return DecodeRequestCount(bytes.NewReader(b))
+}
+
+// Validate checks the fields of a RequestCount.
+func (rc RequestCount) Validate() error {
+	switch {
+	case rc.Count < 1:
+		return fmt.Errorf("%w: count must be at least 1, got %d", ErrInvalidRequestCount, rc.Count)
+	case rc.Svc == "":
+		return fmt.Errorf("%w: svc (the Service name) is required", ErrInvalidRequestCount)
+	case len(rc.Svc) > 63 || !dns1123Label.MatchString(rc.Svc):
+		return fmt.Errorf("%w: svc %q is not a valid Service name (lowercase letters, digits and '-', at most 63 characters)", ErrInvalidRequestCount, rc.Svc)
+	case rc.Namespace == "":
+		return fmt.Errorf("%w: namespace is required", ErrInvalidRequestCount)
+	case len(rc.Namespace) > 63 || !dns1123Label.MatchString(rc.Namespace):
+		return fmt.Errorf("%w: namespace %q is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)", ErrInvalidRequestCount, rc.Namespace)
+	}
+	return nil
+}
+
+// Key returns "namespace/svc".
+func (rc RequestCount) Key() string { return rc.Namespace + "/" + rc.Svc }
+
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q must be a %s, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	default:
+		return err.Error()
+	}
+}

@@ -1,0 +1,82 @@
+// Package names holds the names every Elasti component agrees on: annotations, labels, ports,
+// paths and defaults. Keeping them in one place is what lets the webhook, the operator and the
+// sidecar be built and changed separately.
+package names
+
+const (
+	// Group is Elasti's API group and the prefix of its annotations and labels.
+	Group = "elasti.dev"
+
+	// AnnotationInject on a Namespace opts it in ("enabled"); on a Pod, "disabled" opts it out.
+	AnnotationInject = "elasti.dev/inject"
+	// InjectEnabled and InjectDisabled are the values of AnnotationInject.
+	InjectEnabled  = "enabled"
+	InjectDisabled = "disabled"
+	// LabelInject mirrors a Namespace's AnnotationInject as a label, so that the
+	// MutatingWebhookConfiguration's namespaceSelector can see it (selectors see only labels).
+	LabelInject = "elasti.dev/inject"
+	// AnnotationGateway "true" on a Pod marks it as a gateway pod.
+	AnnotationGateway = "elasti.dev/gateway"
+	// AnnotationGatewaySelector on a Namespace is a label selector for its gateway pods.
+	AnnotationGatewaySelector = "elasti.dev/gateway-selector"
+
+	// LabelResolver is set ("true") by the webhook on every pod that carries the resolver sidecar;
+	// the operator finds sidecars by it.
+	LabelResolver = "elasti.dev/resolver"
+	// AnnotationSidecarStatus lists exactly what the webhook injected (JSON), so a reinvocation can
+	// strip it and inject again.
+	AnnotationSidecarStatus = "elasti.dev/sidecar-status"
+	// AnnotationAckedServices is written by the operator on a sidecar pod: the comma-separated,
+	// sorted namespace/name keys of the services that sidecar has acknowledged on its stream.
+	AnnotationAckedServices = "elasti.dev/acked-services"
+	// LabelComponent marks Elasti's own pods (the webhook's objectSelector excludes them).
+	LabelComponent = "elasti.dev/component"
+
+	// Per-pod override annotations read by the webhook.
+	AnnotationSidecarImage     = "elasti.dev/sidecar-image"
+	AnnotationSidecarProxyPort = "elasti.dev/sidecar-proxy-port"
+	AnnotationSidecarAdminPort = "elasti.dev/sidecar-admin-port"
+	AnnotationSidecarCPU       = "elasti.dev/sidecar-cpu"
+	AnnotationSidecarMemory    = "elasti.dev/sidecar-memory"
+	AnnotationSidecarLogLevel  = "elasti.dev/sidecar-log-level"
+
+	// SidecarContainerName is the name of the injected container.
+	SidecarContainerName = "elasti-resolver"
+	// SidecarTokenVolume is the projected ServiceAccount token volume mounted into the sidecar.
+	SidecarTokenVolume = "elasti-token"
+	// SidecarTokenDir and SidecarTokenFile: where the sidecar reads its token.
+	SidecarTokenDir  = "/var/run/secrets/elasti.dev"
+	SidecarTokenFile = SidecarTokenDir + "/token"
+	// SidecarTokenExpirySeconds is the projected token's expiry (the kubelet rotates it at 80%).
+	SidecarTokenExpirySeconds = 600
+	// EnvCABundle carries the PEM CA bundle the sidecar uses to verify the operator's certificate.
+	EnvCABundle = "ELASTI_OPERATOR_CA"
+
+	// DefaultAudience is the audience of sidecar tokens; the operator accepts only this audience.
+	DefaultAudience = "elasti.dev/resolver"
+
+	// Default ports.
+	DefaultProxyPort        = 8012
+	DefaultElastiServerPort = 8013
+	DefaultAdminPort        = 8014
+
+	// SystemNamespace is where Elasti runs.
+	SystemNamespace = "elasti-system"
+	// OperatorServiceName is the Service of the operator's elastiserver.
+	OperatorServiceName = "elasti-operator"
+	// DefaultOperatorURL is what the sidecar connects to.
+	DefaultOperatorURL = "https://elasti-operator.elasti-system.svc:8013"
+	// DefaultClusterDomain is the cluster's DNS domain.
+	DefaultClusterDomain = "cluster.local"
+
+	// ControllerName is the value of endpointslice.kubernetes.io/managed-by on slices Elasti owns.
+	ControllerName = "elasti.dev/operator"
+	// Finalizer on ElastiServices: the operator restores the Service and the target before deletion.
+	Finalizer = "elasti.dev/finalizer"
+	// LabelElastiService on objects the operator creates names the owning ElastiService.
+	LabelElastiService = "elasti.dev/elastiservice"
+
+	// KEDA pause annotations on a ScaledObject.
+	KEDAPausedAnnotation         = "autoscaling.keda.sh/paused"
+	KEDAPausedReplicasAnnotation = "autoscaling.keda.sh/paused-replicas"
+)
