@@ -40,6 +40,16 @@ const (
 	AnnotationSidecarMemory    = "elasti.dev/sidecar-memory"
 	AnnotationSidecarLogLevel  = "elasti.dev/sidecar-log-level"
 
+	// AnnotationLastActivity is patched on an ElastiService by the elastiserver (RFC 3339, at most
+	// every few seconds) when a RequestCount for it is accepted; the leader reads it to cancel a
+	// scale-down in progress and to restart the cooldown.
+	AnnotationLastActivity = "elasti.dev/last-activity"
+
+	// PortNameProxy and PortNameAdmin name the sidecar container's ports; the operator maps every
+	// Service port to the port named PortNameProxy in proxy mode.
+	PortNameProxy = "elasti-proxy"
+	PortNameAdmin = "elasti-admin"
+
 	// SidecarContainerName is the name of the injected container.
 	SidecarContainerName = "elasti-resolver"
 	// SidecarTokenVolume is the projected ServiceAccount token volume mounted into the sidecar.
