@@ -1,0 +1,43 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+)
+
+func TestDecideMode(t *testing.T) {
+	up := observation{ServiceFound: true, TargetFound: true, TargetSpecReplicas: 2}
+	with := func(f func(*observation)) observation { o := up; f(&o); return o }
+	tests := []struct {
+		name string
+		in   observation
+		want decision
+	}{
+		{"service missing", with(func(o *observation) { o.ServiceFound = false; o.TargetSpecReplicas = 0 }),
+			decision{v1alpha1.ModeServe, ReasonServiceNotFound}},
+		{"target missing", with(func(o *observation) { o.TargetFound = false; o.CurrentMode = v1alpha1.ModeProxy }),
+			decision{v1alpha1.ModeServe, ReasonTargetNotFound}},
+		{"draining with ready pods", with(func(o *observation) { o.Draining = true; o.TargetReadyEndpoints = 3 }),
+			decision{v1alpha1.ModeProxy, ReasonScalingDown}},
+		{"at zero", with(func(o *observation) { o.TargetSpecReplicas = 0 }),
+			decision{v1alpha1.ModeProxy, ReasonTargetAtZero}},
+		{"at zero with terminating ready pods", with(func(o *observation) { o.TargetSpecReplicas = 0; o.TargetReadyEndpoints = 1 }),
+			decision{v1alpha1.ModeProxy, ReasonTargetAtZero}},
+		{"ready", with(func(o *observation) { o.TargetReadyEndpoints = 1; o.CurrentMode = v1alpha1.ModeProxy }),
+			decision{v1alpha1.ModeServe, ReasonTargetReady}},
+		{"waking from proxy", with(func(o *observation) { o.CurrentMode = v1alpha1.ModeProxy }),
+			decision{v1alpha1.ModeProxy, ReasonWaking}},
+		{"not ready while serving", with(func(o *observation) { o.CurrentMode = v1alpha1.ModeServe }),
+			decision{v1alpha1.ModeServe, ReasonTargetNotReady}},
+		{"new elastiservice, pods starting", up,
+			decision{v1alpha1.ModeServe, ReasonTargetNotReady}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, decideMode(tt.in))
+		})
+	}
+}
