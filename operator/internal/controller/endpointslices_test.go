@@ -50,7 +50,6 @@ func sidecarPod(name string, ips []string, ready, native bool, port int32) corev
 	return p
 }
 
-
 func TestSidecarFromPod(t *testing.T) {
 	terminating := sidecarPod("t", []string{"10.0.0.3"}, true, true, 0)
 	terminating.DeletionTimestamp = &metav1.Time{}

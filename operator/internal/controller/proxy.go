@@ -1,0 +1,173 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/names"
+)
+
+// observe gathers what the mode depends on: the Service, the target's spec replicas, and the ready
+// endpoints of the Service's own EndpointSlices. svc is nil when the Service does not exist.
+func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService) (observation, *corev1.Service, error) {
+	key := client.ObjectKeyFromObject(es)
+	obs := observation{CurrentMode: es.Status.Mode, Draining: r.Tracker.Draining(key)}
+	svc := &corev1.Service{}
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.Service}, svc); {
+	case apierrors.IsNotFound(err):
+		svc = nil
+	case err != nil:
+		return obs, nil, fmt.Errorf("reading service %s: %w", es.Spec.Service, err)
+	default:
+		obs.ServiceFound = true
+	}
+	spec, _, err := r.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+	switch {
+	case targetGone(err):
+	case err != nil:
+		return obs, nil, fmt.Errorf("reading target replicas: %w", err)
+	default:
+		obs.TargetFound, obs.TargetSpecReplicas = true, spec
+	}
+	own, err := r.serviceSlices(ctx, es.Namespace, es.Spec.Service)
+	if err != nil {
+		return obs, nil, err
+	}
+	obs.TargetReadyEndpoints = readyEndpoints(own)
+	return obs, svc, nil
+}
+
+// serviceSlices lists the Service's EndpointSlices that are not Elasti's.
+func (r *Reconciler) serviceSlices(ctx context.Context, namespace, service string) ([]discoveryv1.EndpointSlice, error) {
+	list := &discoveryv1.EndpointSliceList{}
+	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		return nil, fmt.Errorf("listing endpointslices of service %s: %w", service, err)
+	}
+	out := list.Items[:0]
+	for i := range list.Items {
+		if !isOurs(&list.Items[i]) {
+			out = append(out, list.Items[i])
+		}
+	}
+	return out, nil
+}
+
+// applyMode makes the Service's Elasti slices match the mode and returns the number of ready
+// sidecars the Service points at (0 in serve mode).
+func (r *Reconciler) applyMode(ctx context.Context, es *v1alpha1.ElastiService, svc *corev1.Service, mode v1alpha1.Mode) (int, error) {
+	if mode != v1alpha1.ModeProxy || svc == nil {
+		return 0, r.deleteProxySlices(ctx, es)
+	}
+	sidecars, err := r.listSidecars(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.syncSlices(ctx, es, buildProxySlices(es, svc, sidecars)); err != nil {
+		return 0, err
+	}
+	ready := 0
+	for _, s := range sidecars {
+		if s.Ready {
+			ready++
+		}
+	}
+	return ready, nil
+}
+
+// listSidecars returns every resolver sidecar in the cluster: a sidecar proxies for services in
+// any namespace.
+func (r *Reconciler) listSidecars(ctx context.Context) ([]sidecar, error) {
+	pods := &corev1.PodList{}
+	if err := r.List(ctx, pods, client.MatchingLabels{names.LabelResolver: "true"}); err != nil {
+		return nil, fmt.Errorf("listing resolver pods: %w", err)
+	}
+	return sidecarsFromPods(pods.Items), nil
+}
+
+// ourSlices lists the slices Elasti made for es.
+func (r *Reconciler) ourSlices(ctx context.Context, es *v1alpha1.ElastiService) ([]discoveryv1.EndpointSlice, error) {
+	list := &discoveryv1.EndpointSliceList{}
+	err := r.List(ctx, list, client.InNamespace(es.Namespace), client.MatchingLabels{
+		names.LabelElastiService:   es.Name,
+		discoveryv1.LabelManagedBy: names.ControllerName,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing elasti endpointslices: %w", err)
+	}
+	return list.Items, nil
+}
+
+// syncSlices creates, updates and deletes Elasti's slices so that exactly want exist.
+func (r *Reconciler) syncSlices(ctx context.Context, es *v1alpha1.ElastiService, want []*discoveryv1.EndpointSlice) error {
+	have, err := r.ourSlices(ctx, es)
+	if err != nil {
+		return err
+	}
+	existing := map[string]*discoveryv1.EndpointSlice{}
+	for i := range have {
+		existing[have[i].Name] = &have[i]
+	}
+	for _, w := range want {
+		cur, ok := existing[w.Name]
+		delete(existing, w.Name)
+		if err := r.putSlice(ctx, cur, ok, w); err != nil {
+			return err
+		}
+	}
+	for _, stale := range existing {
+		if err := r.Delete(ctx, stale); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting stale endpointslice %s: %w", stale.Name, err)
+		}
+	}
+	return nil
+}
+
+// putSlice creates want, or updates cur when it differs (an address family cannot change, so a
+// slice of the wrong family is replaced).
+func (r *Reconciler) putSlice(ctx context.Context, cur *discoveryv1.EndpointSlice, exists bool, want *discoveryv1.EndpointSlice) error {
+	if exists && cur.AddressType != want.AddressType {
+		if err := r.Delete(ctx, cur); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("replacing endpointslice %s: %w", cur.Name, err)
+		}
+		exists = false
+	}
+	if !exists {
+		if err := r.Create(ctx, want); err != nil {
+			return fmt.Errorf("creating endpointslice %s: %w", want.Name, err)
+		}
+		log.FromContext(ctx).V(1).Info("created proxy endpointslice", "endpointslice", want.Name, "endpoints", len(want.Endpoints))
+		return nil
+	}
+	if equality.Semantic.DeepEqual(cur.Endpoints, want.Endpoints) && equality.Semantic.DeepEqual(cur.Ports, want.Ports) &&
+		equality.Semantic.DeepEqual(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.OwnerReferences, want.OwnerReferences) {
+		return nil
+	}
+	upd := cur.DeepCopy()
+	upd.Labels, upd.OwnerReferences, upd.Endpoints, upd.Ports = want.Labels, want.OwnerReferences, want.Endpoints, want.Ports
+	if err := r.Update(ctx, upd); err != nil {
+		return fmt.Errorf("updating endpointslice %s: %w", want.Name, err)
+	}
+	return nil
+}
+
+// deleteProxySlices removes every slice Elasti made for es (serve mode).
+func (r *Reconciler) deleteProxySlices(ctx context.Context, es *v1alpha1.ElastiService) error {
+	have, err := r.ourSlices(ctx, es)
+	if err != nil {
+		return err
+	}
+	for i := range have {
+		if err := r.Delete(ctx, &have[i]); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting endpointslice %s: %w", have[i].Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/scaling"
+)
+
+// Scaler is what the controller needs of scaling.ScaleHandler (an interface so that the
+// scale-down loop can be tested with a fake).
+type Scaler interface {
+	GetReplicas(ctx context.Context, namespace string, ref v1alpha1.ScaleTargetRef) (spec, status int32, err error)
+	ScaleUp(ctx context.Context, es *v1alpha1.ElastiService) (scaling.ScaleResult, error)
+	ScaleToZero(ctx context.Context, es *v1alpha1.ElastiService) error
+}
+
+var _ Scaler = (*scaling.ScaleHandler)(nil)
+
+// DefaultResyncPeriod is how often an ElastiService whose target is not a Deployment or a
+// StatefulSet (kinds the controller does not watch) is reconciled anyway.
+const DefaultResyncPeriod = 30 * time.Second
+
+// Reconciler keeps each ElastiService's Service in the mode its target's state calls for: proxy
+// (an EndpointSlice of resolver sidecars) or serve (no Elasti slice), and records what it saw in
+// status, conditions, Events and metrics.
+//
+// The operator's ClusterRole is generated from these markers (make manifests); they cover the
+// whole operator binary: controller, scale-down loop, ScaleHandler and elastiserver.
+//
+// ElastiServices: read and watched; updated only to add and remove the finalizer.
+// +kubebuilder:rbac:groups=elasti.dev,resources=elastiservices,verbs=get;list;watch;update;patch
+// Status: mode, conditions, timestamps (controller, loop, ScaleHandler's lastScaledUpTime).
+// +kubebuilder:rbac:groups=elasti.dev,resources=elastiservices/status,verbs=get;update;patch
+// Finalizers: needed to set blockOwnerDeletion on the owner references of our EndpointSlices.
+// +kubebuilder:rbac:groups=elasti.dev,resources=elastiservices/finalizers,verbs=update
+// EndpointSlices: the Service's own (to see ready pods) and ours (proxy mode), which we manage.
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch;create;update;patch;delete
+// Services: read only (ports, families, ClusterIPs for the sidecar stream); never modified.
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// Pods: resolver sidecars (slice endpoints, token's bound pod) and target pods (probes); patch
+// writes the acked-services annotation on sidecar pods.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// Deployments and StatefulSets: watched to notice a scale to or from zero done by anyone.
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
+// /scale of Deployments and StatefulSets: read and set replicas (ScaleHandler).
+// +kubebuilder:rbac:groups=apps,resources=deployments/scale;statefulsets/scale,verbs=get;update;patch
+// /scale of any other target kind (Argo Rollouts, custom resources with a scale subresource).
+// +kubebuilder:rbac:groups=*,resources=*/scale,verbs=get;update;patch
+// KEDA ScaledObjects: read (cached) and annotated to pause or unpause.
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;patch
+// Events about ElastiServices (events.k8s.io API, with the core API for older recorders).
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// TokenReviews: the elastiserver checks sidecar tokens.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// Leases for leader election, only in the operator's namespace (generated as a Role).
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=elasti-system
+type Reconciler struct {
+	client.Client
+	// Scaler reads the target's replicas and scales it (scaling.ScaleHandler).
+	Scaler Scaler
+	// Recorder emits Events on ElastiServices.
+	Recorder events.EventRecorder
+	// Tracker is shared with the scale-down loop.
+	Tracker *Tracker
+	// ResyncPeriod: see DefaultResyncPeriod (0 means the default).
+	ResyncPeriod time.Duration
+	// Now is the clock (tests replace it); time.Now when nil.
+	Now func() time.Time
+
+	// external receives requests to reconcile from outside the watches (the scale-down loop).
+	external chan event.GenericEvent
+}
+
+// Reconcile is the controller's entry point; it reads as the steps it takes.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	es := &v1alpha1.ElastiService{}
+	if err := r.Get(ctx, req.NamespacedName, es); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("reading elastiservice: %w", err)
+	}
+	if !es.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, es)
+	}
+	if err := r.ensureFinalizer(ctx, es); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.reconcileNormal(ctx, es)
+}
+
+// reconcileNormal observes, decides the mode, applies it, and writes status once.
+func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiService) (ctrl.Result, error) {
+	before := es.DeepCopy()
+	obs, svc, err := r.observe(ctx, es)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := decideMode(obs)
+	readySidecars, err := r.applyMode(ctx, es, svc, d.Mode)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.setStatus(es, obs, d, readySidecars)
+	r.emitTransitions(before, es, d)
+	if err := r.patchStatus(ctx, before, es); err != nil {
+		return ctrl.Result{}, err
+	}
+	recordMode(client.ObjectKeyFromObject(es), d.Mode)
+	return r.requeue(es), nil
+}
+
+// reconcileDelete restores what Elasti changed: the Service back to serve mode, a target at zero
+// back to minTargetReplicas (unpausing KEDA), then lets the ElastiService go.
+func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiService) error {
+	if !controllerutil.ContainsFinalizer(es, names.Finalizer) {
+		return nil
+	}
+	key := client.ObjectKeyFromObject(es)
+	r.Tracker.EndDrain(key)
+	if err := r.deleteProxySlices(ctx, es); err != nil {
+		return err
+	}
+	if err := r.restoreTarget(ctx, es); err != nil {
+		return err
+	}
+	orig := es.DeepCopy()
+	controllerutil.RemoveFinalizer(es, names.Finalizer)
+	if err := r.Patch(ctx, es, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing finalizer: %w", err)
+	}
+	r.forget(key)
+	return nil
+}
+
+// restoreTarget scales a target sitting at zero back up. ScaleUp also unpauses a named KEDA
+// ScaledObject, so it is called for a KEDA-managed target even when it is up.
+func (r *Reconciler) restoreTarget(ctx context.Context, es *v1alpha1.ElastiService) error {
+	key := client.ObjectKeyFromObject(es)
+	spec, _, err := r.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+	if targetGone(err) {
+		log.FromContext(ctx).Info("scale target is gone; nothing to restore", "target", es.Spec.ScaleTargetRef.Name)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading target replicas before deletion: %w", err)
+	}
+	keda := es.Spec.Autoscaler != nil && es.Spec.Autoscaler.Type == v1alpha1.AutoscalerKEDA
+	if spec > 0 && !keda {
+		return nil
+	}
+	res, err := r.Scaler.ScaleUp(ctx, es)
+	if err != nil {
+		recordScale(key, DirectionUp, ResultError)
+		r.event(es, "Warning", "ScaleUpFailed", "Delete", "restoring the target before deletion: %v", err)
+		return fmt.Errorf("restoring target before deletion: %w", err)
+	}
+	if res.ScaledFromZero {
+		recordScale(key, DirectionUp, ResultSuccess)
+		r.event(es, "Normal", "ScaledFromZero", "Delete", "ElastiService deleted: %s %s scaled back to %d replicas",
+			es.Spec.ScaleTargetRef.Kind, es.Spec.ScaleTargetRef.Name, res.Replicas)
+	}
+	return nil
+}
+
+func (r *Reconciler) ensureFinalizer(ctx context.Context, es *v1alpha1.ElastiService) error {
+	orig := es.DeepCopy()
+	if !controllerutil.AddFinalizer(es, names.Finalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, es, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("adding finalizer: %w", err)
+	}
+	return nil
+}
+
+// requeue asks for a periodic look at targets of kinds the controller cannot watch.
+func (r *Reconciler) requeue(es *v1alpha1.ElastiService) ctrl.Result {
+	if watchedTargetKind(es.Spec.ScaleTargetRef) {
+		return ctrl.Result{}
+	}
+	if r.ResyncPeriod > 0 {
+		return ctrl.Result{RequeueAfter: r.ResyncPeriod}
+	}
+	return ctrl.Result{RequeueAfter: DefaultResyncPeriod}
+}
+
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.Tracker.Forget(key)
+	forgetMetrics(key)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// event emits an Event on es (no-op without a recorder).
+func (r *Reconciler) event(es *v1alpha1.ElastiService, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(es, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// targetGone: the target, or its kind, does not exist (nothing to scale).
+func targetGone(err error) bool {
+	return err != nil && (apierrors.IsNotFound(err) || meta.IsNoMatchError(err))
+}

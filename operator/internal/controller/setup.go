@@ -1,0 +1,185 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/names"
+)
+
+// Field indexes on ElastiServices (prefixed so they cannot clash with indexes other parts of the
+// operator register on the same cache).
+const (
+	indexService     = "controller.elasti.dev/service"
+	indexScaleTarget = "controller.elasti.dev/scale-target"
+)
+
+// SetupWithManager registers the indexes and the watches:
+//   - ElastiServices (spec changes, deletion, finalizers; not status: that is our own write);
+//   - the named Service, and every EndpointSlice of it (by kubernetes.io/service-name) — ours and
+//     the endpoint controller's, which say whether target pods are ready;
+//   - Deployments and StatefulSets named as scale targets (other kinds are re-read every
+//     ResyncPeriod);
+//   - resolver sidecar pods: a change re-enqueues every ElastiService in proxy mode;
+//   - requests from the scale-down loop (Enqueue).
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := indexElastiServices(ctx, mgr); err != nil {
+		return err
+	}
+	r.external = make(chan event.GenericEvent, 1024)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("elastiservice").
+		For(&v1alpha1.ElastiService{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, deletionOrFinalizersChanged()))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byServiceName)).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bySliceService)).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("apps", "Deployment")),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("apps", "StatefulSet")),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.proxyModeServices),
+			builder.WithPredicates(sidecarChanged())).
+		WatchesRawSource(source.Channel(r.external, &handler.EnqueueRequestForObject{})).
+		Complete(r)
+}
+
+// Enqueue asks for a reconcile of es from outside the watches; it never blocks (a full queue means
+// a reconcile of everything is pending anyway).
+func (r *Reconciler) Enqueue(ctx context.Context, es *v1alpha1.ElastiService) {
+	if r.external == nil {
+		return
+	}
+	select {
+	case r.external <- event.GenericEvent{Object: es}:
+	default:
+		log.FromContext(ctx).Info("reconcile queue full; dropping an enqueue", "elastiservice", client.ObjectKeyFromObject(es))
+	}
+}
+
+func indexElastiServices(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.ElastiService{}, indexService, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.ElastiService).Spec.Service}
+	}); err != nil {
+		return fmt.Errorf("indexing elastiservices by service: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.ElastiService{}, indexScaleTarget, func(o client.Object) []string {
+		return []string{targetIndexKey(o.(*v1alpha1.ElastiService).Spec.ScaleTargetRef)}
+	}); err != nil {
+		return fmt.Errorf("indexing elastiservices by scale target: %w", err)
+	}
+	return nil
+}
+
+// targetIndexKey is "group/Kind/name" (the version does not matter for identity).
+func targetIndexKey(ref v1alpha1.ScaleTargetRef) string {
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	return gv.Group + "/" + ref.Kind + "/" + ref.Name
+}
+
+func watchedTargetKind(ref v1alpha1.ScaleTargetRef) bool {
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	return gv.Group == "apps" && (ref.Kind == "Deployment" || ref.Kind == "StatefulSet")
+}
+
+func (r *Reconciler) byServiceName(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.lookup(ctx, o.GetNamespace(), indexService, o.GetName())
+}
+
+func (r *Reconciler) bySliceService(ctx context.Context, o client.Object) []reconcile.Request {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil
+	}
+	return r.lookup(ctx, o.GetNamespace(), indexService, svc)
+}
+
+func (r *Reconciler) byTarget(group, kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.lookup(ctx, o.GetNamespace(), indexScaleTarget, group+"/"+kind+"/"+o.GetName())
+	}
+}
+
+func (r *Reconciler) lookup(ctx context.Context, namespace, field, value string) []reconcile.Request {
+	list := &v1alpha1.ElastiServiceList{}
+	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{field: value}); err != nil {
+		log.FromContext(ctx).Error(err, "listing elastiservices for a watch event", "field", field, "value", value)
+		return nil
+	}
+	return requests(list.Items, func(*v1alpha1.ElastiService) bool { return true })
+}
+
+// proxyModeServices: a sidecar pod changed, so every slice listing sidecars may be stale.
+func (r *Reconciler) proxyModeServices(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &v1alpha1.ElastiServiceList{}
+	if err := r.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "listing elastiservices for a sidecar pod event")
+		return nil
+	}
+	return requests(list.Items, func(es *v1alpha1.ElastiService) bool {
+		return es.Status.Mode == v1alpha1.ModeProxy || r.Tracker.Draining(client.ObjectKeyFromObject(es))
+	})
+}
+
+func requests(items []v1alpha1.ElastiService, keep func(*v1alpha1.ElastiService) bool) []reconcile.Request {
+	out := make([]reconcile.Request, 0, len(items))
+	for i := range items {
+		if keep(&items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: items[i].Namespace, Name: items[i].Name}})
+		}
+	}
+	return out
+}
+
+// sidecarChanged passes resolver pods whose slice endpoint would change (address, readiness,
+// termination, proxy port); a pod update that only touches, say, the acked annotation does not
+// re-enqueue every ElastiService.
+func sidecarChanged() predicate.Predicate {
+	isSidecar := func(o client.Object) bool { return o.GetLabels()[names.LabelResolver] == "true" }
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return isSidecar(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return isSidecar(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return isSidecar(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if !isSidecar(e.ObjectOld) && !isSidecar(e.ObjectNew) {
+				return false
+			}
+			if isSidecar(e.ObjectOld) != isSidecar(e.ObjectNew) {
+				return true
+			}
+			oldS, oldOK := sidecarFromPod(e.ObjectOld.(*corev1.Pod))
+			newS, newOK := sidecarFromPod(e.ObjectNew.(*corev1.Pod))
+			return oldOK != newOK || oldS != newS
+		},
+	}
+}
+
+// deletionOrFinalizersChanged passes ElastiService updates that set deletionTimestamp or change
+// finalizers (neither bumps the generation).
+func deletionOrFinalizersChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp()) ||
+				len(e.ObjectOld.GetFinalizers()) != len(e.ObjectNew.GetFinalizers())
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}

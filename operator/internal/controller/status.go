@@ -1,0 +1,121 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+)
+
+// Condition reasons besides the mode reasons in mode.go.
+const (
+	ReasonNoReadySidecars   = "NoReadySidecars"
+	ReasonTargetRunning     = "TargetRunning"
+	ReasonNoTriggers        = "NoTriggers"
+	ReasonNotEvaluated      = "NotEvaluated"
+	ReasonEvaluated         = "Evaluated"
+	ReasonEvaluationFailed  = "EvaluationFailed"
+	ReasonSidecarAckTimeout = "SidecarAckTimeout"
+)
+
+// statusRefresh: lastReconciledTime is rewritten at least this often even when nothing changed,
+// and not more often, so that a reconcile caused by a sidecar pod does not always write status.
+const statusRefresh = time.Minute
+
+// setStatus writes mode, observedGeneration and the three conditions on es (in memory).
+func (r *Reconciler) setStatus(es *v1alpha1.ElastiService, obs observation, d decision, readySidecars int) {
+	key := client.ObjectKeyFromObject(es)
+	es.Status.Mode = d.Mode
+	es.Status.ObservedGeneration = es.Generation
+	gen := es.Generation
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&es.Status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	st, reason, msg := readyCondition(es, d, readySidecars)
+	set(v1alpha1.ConditionReady, st, reason, msg)
+
+	switch blocked, isBlocked := r.Tracker.Blocked(key); {
+	case !obs.TargetFound:
+		set(v1alpha1.ConditionScaledToZero, metav1.ConditionUnknown, ReasonTargetNotFound, targetName(es)+" was not found")
+	case obs.TargetSpecReplicas == 0:
+		set(v1alpha1.ConditionScaledToZero, metav1.ConditionTrue, ReasonTargetAtZero, targetName(es)+" has 0 replicas; requests wake it")
+	case isBlocked:
+		set(v1alpha1.ConditionScaledToZero, metav1.ConditionFalse, blocked.Reason, blocked.Message)
+	default:
+		set(v1alpha1.ConditionScaledToZero, metav1.ConditionFalse, ReasonTargetRunning, fmt.Sprintf("%s has %d replicas", targetName(es), obs.TargetSpecReplicas))
+	}
+
+	switch trig, evaluated := r.Tracker.Triggers(key); {
+	case len(es.Spec.Triggers) == 0:
+		set(v1alpha1.ConditionTriggersHealthy, metav1.ConditionTrue, ReasonNoTriggers, "no triggers: Elasti never scales this target down, but wakes it when it is at zero")
+	case !evaluated:
+		set(v1alpha1.ConditionTriggersHealthy, metav1.ConditionUnknown, ReasonNotEvaluated, "the leader has not evaluated the triggers yet")
+	case trig.Healthy:
+		set(v1alpha1.ConditionTriggersHealthy, metav1.ConditionTrue, ReasonEvaluated, trig.Message)
+	default:
+		set(v1alpha1.ConditionTriggersHealthy, metav1.ConditionFalse, ReasonEvaluationFailed, trig.Message)
+	}
+}
+
+// readyCondition: is the Service reaching something that answers?
+func readyCondition(es *v1alpha1.ElastiService, d decision, readySidecars int) (metav1.ConditionStatus, string, string) {
+	switch {
+	case d.Reason == ReasonServiceNotFound:
+		return metav1.ConditionFalse, d.Reason, fmt.Sprintf("Service %s was not found in namespace %s", es.Spec.Service, es.Namespace)
+	case d.Reason == ReasonTargetNotFound:
+		return metav1.ConditionFalse, d.Reason, targetName(es) + " was not found (or its kind is not served by the API server)"
+	case d.Mode == v1alpha1.ModeServe && d.Reason == ReasonTargetReady:
+		return metav1.ConditionTrue, d.Reason, "the Service points at the target's ready pods"
+	case d.Mode == v1alpha1.ModeServe:
+		return metav1.ConditionFalse, d.Reason, "the target is scaled up but none of its pods is ready"
+	case readySidecars == 0:
+		return metav1.ConditionFalse, ReasonNoReadySidecars,
+			"proxy mode, but no resolver sidecar is ready: requests to the Service fail until a gateway pod with the sidecar runs"
+	default:
+		return metav1.ConditionTrue, d.Reason, fmt.Sprintf("proxy mode: %d ready resolver sidecars hold requests and wake the target", readySidecars)
+	}
+}
+
+func targetName(es *v1alpha1.ElastiService) string {
+	return es.Spec.ScaleTargetRef.Kind + " " + es.Spec.ScaleTargetRef.Name
+}
+
+// emitTransitions records Events for what changed between before and es.
+func (r *Reconciler) emitTransitions(before, es *v1alpha1.ElastiService, d decision) {
+	if before.Status.Mode != "" && before.Status.Mode != es.Status.Mode {
+		r.event(es, "Normal", "ModeChanged", "SwitchMode", "Service %s switched from %s to %s mode (%s)",
+			es.Spec.Service, before.Status.Mode, es.Status.Mode, d.Reason)
+	}
+	wasZero := meta.IsStatusConditionTrue(before.Status.Conditions, v1alpha1.ConditionScaledToZero)
+	isZero := meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionScaledToZero)
+	nowUp := meta.IsStatusConditionFalse(es.Status.Conditions, v1alpha1.ConditionScaledToZero)
+	switch {
+	case !wasZero && isZero:
+		r.event(es, "Normal", "ScaledToZero", "Scale", "%s is at 0 replicas; the Service is in proxy mode", targetName(es))
+	case wasZero && nowUp:
+		r.event(es, "Normal", "ScaledFromZero", "Scale", "%s scaled up from 0", targetName(es))
+	}
+}
+
+// patchStatus writes status once per reconcile, and only when it changed (or lastReconciledTime is
+// older than statusRefresh).
+func (r *Reconciler) patchStatus(ctx context.Context, before, es *v1alpha1.ElastiService) error {
+	now := r.now()
+	last := before.Status.LastReconciledTime
+	es.Status.LastReconciledTime = last
+	if equality.Semantic.DeepEqual(before.Status, es.Status) && last != nil && now.Sub(last.Time) < statusRefresh {
+		return nil
+	}
+	es.Status.LastReconciledTime = &metav1.Time{Time: now.UTC().Truncate(time.Second)}
+	if err := r.Status().Patch(ctx, es, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	return nil
+}
