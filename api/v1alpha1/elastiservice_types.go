@@ -122,14 +122,16 @@ type TriggerMetadata struct {
 	// +optional
 	Query string `json:"query,omitempty"`
 	// ServerAddress is the Prometheus base URL; the operator's --prometheus-address is used when empty.
+	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^https?://[^ ]+$')",message="serverAddress must be an http:// or https:// URL"
 	// +optional
 	ServerAddress string `json:"serverAddress,omitempty"`
 	// Threshold: the target is idle while the query's value is strictly below it. A number or a
-	// string holding a number ("0.5").
+	// string holding a number ("0.5"). The schema cannot type a value that may be either (CEL does
+	// not see schemaless fields), so a non-numeric threshold is reported by the operator in the
+	// TriggersHealthy condition and a TriggerError Event, and never scales anything down.
 	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$') : (type(self) == int || type(self) == double || type(self) == uint)",message="threshold must be a number, or a string holding a number such as \"0.5\""
 	// +optional
 	Threshold *apiextensionsv1.JSON `json:"threshold,omitempty"`
 	// UptimeFilter is a label filter for Prometheus' own `up` series (e.g. container="prometheus").
