@@ -1,0 +1,95 @@
+package demoapp
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/websocket"
+)
+
+func TestServerRoutes(t *testing.T) {
+	srv := httptest.NewServer(NewServer(logr.Discard(), "hi"))
+	defer srv.Close()
+
+	cases := []struct {
+		name, method, path, body string
+		wantCode                 int
+		wantBody                 string
+	}{
+		{name: "hello", method: http.MethodGet, path: "/", wantCode: 200, wantBody: "hi (pod "},
+		{name: "unknown path", method: http.MethodGet, path: "/nope", wantCode: 404, wantBody: "404 page not found"},
+		{name: "healthz", method: http.MethodGet, path: "/healthz", wantCode: 200, wantBody: "ok\n"},
+		{name: "echo", method: http.MethodPost, path: "/echo", body: "ping pong", wantCode: 200, wantBody: "ping pong"},
+		{name: "stream", method: http.MethodGet, path: "/stream?n=3&interval=0s", wantCode: 200, wantBody: "data: 1 "},
+		{name: "stream bad n", method: http.MethodGet, path: "/stream?n=0", wantCode: 400, wantBody: "n must be an integer between 1 and 1000"},
+		{name: "stream bad interval", method: http.MethodGet, path: "/stream?interval=x", wantCode: 400, wantBody: "interval must be a duration"},
+		{name: "metrics", method: http.MethodGet, path: "/metrics", wantCode: 200, wantBody: "demo_requests_total"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			require.NoError(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantCode, resp.StatusCode)
+			assert.Contains(t, string(body), tc.wantBody)
+		})
+	}
+}
+
+func TestStreamSendsEveryLine(t *testing.T) {
+	srv := httptest.NewServer(NewServer(logr.Discard(), "hi"))
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/stream?n=4&interval=1ms")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	require.Len(t, lines, 4)
+	assert.True(t, strings.HasPrefix(lines[3], "data: 4 "))
+}
+
+func TestWebSocketEchoes(t *testing.T) {
+	srv := httptest.NewServer(NewServer(logr.Discard(), "hi"))
+	defer srv.Close()
+
+	ws, err := websocket.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", "", srv.URL)
+	require.NoError(t, err)
+	defer ws.Close()
+	for _, msg := range []string{"one", "two"} {
+		require.NoError(t, websocket.Message.Send(ws, msg))
+		var got string
+		require.NoError(t, websocket.Message.Receive(ws, &got))
+		assert.Equal(t, msg, got)
+	}
+}
+
+func TestMetricsCountByRoute(t *testing.T) {
+	s := NewServer(logr.Discard(), "hi")
+	for _, p := range []string{"/", "/", "/healthz", "/unknown"} {
+		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	out := rec.Body.String()
+	assert.Contains(t, out, `demo_requests_total{path="/"} 2`)
+	assert.Contains(t, out, `demo_requests_total{path="/healthz"} 1`)
+	assert.Contains(t, out, `demo_requests_total{path="other"} 1`)
+}
