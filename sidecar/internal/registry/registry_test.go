@@ -1,0 +1,131 @@
+package registry
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/elasti-dev/elasti/pkg/stream"
+	"github.com/elasti-dev/elasti/sidecar/internal/hosts"
+)
+
+func svc(ns, name string, ips ...string) stream.Service {
+	return stream.Service{Namespace: ns, Name: name, Mode: stream.ModeProxy, ClusterIPs: ips,
+		Ports: []stream.Port{{Name: "http", Port: 80}}}
+}
+
+func TestLookup(t *testing.T) {
+	var changed [][]string
+	r := New("cluster.local", func(keys []string) { changed = append(changed, keys) })
+	_, err := r.Apply(stream.Message{Type: stream.TypeUpdate, Version: 1})
+	require.Error(t, err, "update before snapshot")
+	assert.False(t, r.Synced())
+
+	extra := svc("shop", "orders", "10.96.0.10", "fd00::10")
+	extra.Hosts = []string{"orders.example.com"}
+	keys, err := r.Apply(stream.Message{Type: stream.TypeSnapshot, Version: 1, Services: []stream.Service{
+		extra, svc("shop", "cart"), svc("other", "cart"),
+	}})
+	require.NoError(t, err)
+	assert.True(t, r.Synced())
+	assert.Equal(t, []string{"other/cart", "shop/cart", "shop/orders"}, keys)
+
+	tests := []struct {
+		host    string
+		want    string
+		wantErr error
+	}{
+		{host: "orders", want: "shop/orders"},
+		{host: "orders.shop:80", want: "shop/orders"},
+		{host: "orders.shop.svc", want: "shop/orders"},
+		{host: "ORDERS.shop.svc.cluster.local.", want: "shop/orders"},
+		{host: "orders.example.com", want: "shop/orders"},
+		{host: "10.96.0.10:80", want: "shop/orders"},
+		{host: "[fd00::10]:80", want: "shop/orders"},
+		{host: "cart.shop", want: "shop/cart"},
+		{host: "cart", wantErr: ErrAmbiguousHost},
+		{host: "orders.shop.svc.other.domain", wantErr: ErrUnknownHost},
+		{host: "10.96.0.11", wantErr: ErrUnknownHost},
+		{host: "example.com", wantErr: ErrUnknownHost},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			a, err := hosts.Parse(tt.host)
+			require.NoError(t, err)
+			s, err := r.Lookup(a)
+			if tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, s.Key)
+		})
+	}
+
+	_, err = r.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Removed: []string{"other/cart"}})
+	require.NoError(t, err)
+	s, err := r.Lookup(hosts.Authority{Name: "cart"})
+	require.NoError(t, err)
+	assert.Equal(t, "shop/cart", s.Key)
+	assert.Equal(t, uint64(2), r.Version())
+	assert.Equal(t, []string{"other/cart"}, changed[len(changed)-1])
+	_, err = r.Lookup(hosts.Authority{IP: netip.MustParseAddr("fd00::10")})
+	require.NoError(t, err)
+}
+
+func TestApplyRejects(t *testing.T) {
+	r := New("", nil)
+	_, err := r.Apply(stream.Message{Type: "bogus"})
+	require.ErrorContains(t, err, "unknown message type")
+	bad := svc("shop", "orders")
+	bad.Mode = "sleep"
+	_, err = r.Apply(stream.Message{Type: stream.TypeSnapshot, Services: []stream.Service{bad}})
+	require.ErrorContains(t, err, `mode "sleep"`)
+	assert.False(t, r.Synced())
+}
+
+func TestAnswering(t *testing.T) {
+	r := New("", nil)
+	s := svc("shop", "orders")
+	s.Endpoints = []stream.Endpoint{{IP: "10.0.0.1"}, {IP: "10.0.0.2"}}
+	_, err := r.Apply(stream.Message{Type: stream.TypeSnapshot, Services: []stream.Service{s}})
+	require.NoError(t, err)
+	r.MarkAnswering("shop/orders", "10.0.0.1")
+	r.MarkAnswering("shop/orders", "10.0.0.2")
+	assert.True(t, r.Answering("shop/orders", "10.0.0.1"))
+
+	// .1 becomes ready (mark no longer needed), .2 disappears.
+	s.Endpoints = []stream.Endpoint{{IP: "10.0.0.1", Ready: true}}
+	_, err = r.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Services: []stream.Service{s}})
+	require.NoError(t, err)
+	assert.False(t, r.Answering("shop/orders", "10.0.0.1"))
+	assert.False(t, r.Answering("shop/orders", "10.0.0.2"))
+}
+
+func TestPortSelection(t *testing.T) {
+	s := &Service{Service: stream.Service{Ports: []stream.Port{{Name: "grpc", Port: 9090, AppProtocol: "grpc"}, {Name: "web", Port: 80}}}}
+	tests := []struct {
+		hostPort int
+		want     string
+	}{{0, "web"}, {80, "web"}, {9090, "grpc"}, {1234, "web"}}
+	for _, tt := range tests {
+		p, ok := s.Port(tt.hostPort)
+		require.True(t, ok)
+		assert.Equal(t, tt.want, p.Name, "host port %d", tt.hostPort)
+	}
+	s.Ports = s.Ports[:1]
+	p, _ := s.Port(0)
+	assert.Equal(t, "grpc", p.Name)
+	assert.True(t, WantsH2C(p))
+
+	n, ok := TargetPort(stream.Endpoint{Ports: map[string]int32{"grpc": 50051, "web": 8080}}, p)
+	assert.True(t, ok)
+	assert.Equal(t, int32(50051), n)
+	n, ok = TargetPort(stream.Endpoint{Ports: map[string]int32{"": 8080}}, p)
+	assert.True(t, ok)
+	assert.Equal(t, int32(8080), n)
+	_, ok = TargetPort(stream.Endpoint{Ports: map[string]int32{"a": 1, "b": 2}}, p)
+	assert.False(t, ok)
+}
