@@ -1,0 +1,167 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+)
+
+// errNoReadySidecars: nothing could hold requests while the target is at zero.
+var errNoReadySidecars = errors.New("no ready resolver sidecar")
+
+// scaleDown carries out steps 4–7 of ScaleDownLoop for one ElastiService decided idle at decided.
+func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiService, decided time.Time) {
+	r := l.Reconciler
+	key := client.ObjectKeyFromObject(es)
+	logger := log.FromContext(ctx)
+	if n, err := l.readySidecars(ctx); err != nil || n == 0 {
+		if err != nil {
+			logger.Error(err, "listing resolver sidecars")
+			return
+		}
+		l.setBlocked(ctx, es, blockedState{ReasonNoReadySidecars,
+			"idle, but not scaled down: no ready resolver sidecar could hold requests while the target is at zero"})
+		return
+	}
+	logger.Info("idle for the cooldown period; switching to proxy mode before scaling to zero", "cooldown", es.Spec.Cooldown())
+	r.Tracker.StartDrain(key, decided)
+	r.Enqueue(ctx, es)
+	if err := l.waitForAcks(ctx, es); err != nil {
+		l.cancel(ctx, es, ReasonSidecarAckTimeout, fmt.Sprintf("scale-down cancelled: %v", err))
+		return
+	}
+	fresh := &v1alpha1.ElastiService{}
+	if err := l.APIReader.Get(ctx, key, fresh); err != nil {
+		l.cancel(ctx, es, ReasonScaleDownFailed, fmt.Sprintf("scale-down cancelled: re-reading the ElastiService: %v", err))
+		return
+	}
+	if t, ok := annotatedActivity(fresh); ok && !t.Before(decided.Truncate(time.Second)) {
+		l.lastActive[key] = l.now()
+		l.cancel(ctx, es, ReasonRequestReceived, "scale-down cancelled: a request arrived while the Service was being switched to proxy mode")
+		return
+	}
+	if err := r.Scaler.ScaleToZero(ctx, fresh); err != nil {
+		recordScale(key, DirectionDown, ResultError)
+		r.Tracker.EndDrain(key)
+		l.setBlocked(ctx, es, blockedState{ReasonScaleDownFailed, fmt.Sprintf("scaling to zero failed: %v", err)})
+		r.event(es, "Warning", ReasonScaleDownFailed, "ScaleDown", "scaling %s to zero failed: %v", targetName(es), err)
+		r.Enqueue(ctx, es)
+		return
+	}
+	recordScale(key, DirectionDown, ResultSuccess)
+	logger.Info("scaled target to zero", "kind", es.Spec.ScaleTargetRef.Kind, "target", es.Spec.ScaleTargetRef.Name)
+	if err := statusTimePatch(ctx, r.Client, key, "lastScaledDownTime", l.now()); err != nil && !apierrors.IsNotFound(err) {
+		logger.Error(err, "recording lastScaledDownTime")
+	}
+	r.Tracker.EndDrain(key)
+	r.Tracker.SetBlocked(key, blockedState{})
+	r.Enqueue(ctx, es)
+}
+
+// cancel ends a scale-down in progress: the reconciler returns the Service to serve mode.
+func (l *ScaleDownLoop) cancel(ctx context.Context, es *v1alpha1.ElastiService, reason, msg string) {
+	r := l.Reconciler
+	key := client.ObjectKeyFromObject(es)
+	log.FromContext(ctx).Info("scale-down cancelled", "reason", reason, "detail", msg)
+	recordScale(key, DirectionDown, ResultCancelled)
+	r.Tracker.EndDrain(key)
+	blocked := blockedState{Reason: reason, Message: msg}
+	if reason == ReasonRequestReceived {
+		blocked = blockedState{} // normal operation, not a reason to worry
+	}
+	r.Tracker.SetBlocked(key, blocked)
+	r.event(es, "Normal", "ScaleDownCancelled", "ScaleDown", "%s", msg)
+	r.Enqueue(ctx, es)
+}
+
+func (l *ScaleDownLoop) readySidecars(ctx context.Context) (int, error) {
+	sidecars, err := l.Reconciler.listSidecars(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range sidecars {
+		if s.Ready {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// waitForAcks waits until the ElastiService's status says proxy and every ready sidecar in its
+// slices lists the service in its acked annotation.
+func (l *ScaleDownLoop) waitForAcks(ctx context.Context, es *v1alpha1.ElastiService) error {
+	var pending []string
+	err := wait.PollUntilContextTimeout(ctx, ackPollInterval, l.ackTimeout(), true, func(ctx context.Context) (bool, error) {
+		var err error
+		pending, err = l.unacked(ctx, es)
+		return err == nil && len(pending) == 0, nil
+	})
+	if err == nil {
+		return nil
+	}
+	if len(pending) > 0 && pending[0] == "" {
+		return fmt.Errorf("the Service was not switched to proxy mode within %s", l.ackTimeout())
+	}
+	if len(pending) == 0 {
+		return fmt.Errorf("%w in the proxy slice within %s", errNoReadySidecars, l.ackTimeout())
+	}
+	return fmt.Errorf("sidecars did not acknowledge the service within %s: %s", l.ackTimeout(), strings.Join(pending, ", "))
+}
+
+// unacked returns the ready sidecar pods in es's slices that have not acknowledged es, [""] while
+// the switch to proxy mode has not happened yet, and an error when the slices hold no ready
+// sidecar.
+func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService) ([]string, error) {
+	r := l.Reconciler
+	cur := &v1alpha1.ElastiService{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(es), cur); err != nil {
+		return nil, err
+	}
+	if cur.Status.Mode != v1alpha1.ModeProxy {
+		return []string{""}, nil
+	}
+	slices, err := r.ourSlices(ctx, es)
+	if err != nil {
+		return nil, err
+	}
+	want := es.Namespace + "/" + es.Name
+	var pending []string
+	ready, seen := 0, map[string]bool{}
+	for i := range slices {
+		for _, ep := range slices[i].Endpoints {
+			if ep.TargetRef == nil || (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) {
+				continue
+			}
+			podKey := ep.TargetRef.Namespace + "/" + ep.TargetRef.Name
+			if seen[podKey] {
+				continue // the same pod in the IPv4 and the IPv6 slice
+			}
+			seen[podKey] = true
+			ready++
+			pod := &corev1.Pod{}
+			if err := r.Get(ctx, client.ObjectKey{Namespace: ep.TargetRef.Namespace, Name: ep.TargetRef.Name}, pod); err != nil {
+				continue // gone: the slice will drop it
+			}
+			if !ackedServices(pod)[want] {
+				pending = append(pending, podKey)
+			}
+		}
+	}
+	if ready == 0 {
+		return nil, errNoReadySidecars
+	}
+	sort.Strings(pending)
+	return pending, nil
+}
