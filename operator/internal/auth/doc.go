@@ -1,0 +1,18 @@
+// Package auth decides who is calling the elastiserver. Only resolver sidecars may wake a target,
+// hold it awake, or learn which services exist; they prove who they are with a projected
+// ServiceAccount token (audience names.DefaultAudience unless the operator is told otherwise)
+// that the kubelet binds to their pod.
+//
+// Authenticate checks, in order:
+//
+//  1. the request carries "Authorization: Bearer <token>";
+//  2. a TokenReview accepts the token for our audience (results are cached until shortly
+//     before the token expires, so a sidecar's steady traffic costs one review per token);
+//  3. the token is bound to a pod (user.extra authentication.kubernetes.io/pod-name and
+//     pod-uid), which rules out long-lived Secret-based tokens and tokens of other workloads;
+//  4. that pod exists with that UID, carries the label names.LabelResolver=true and has a
+//     container (init or regular) named names.SidecarContainerName: it is an injected gateway.
+//
+// Step 4 reads the manager's cache, so it is cheap and is done on every request: a pod that
+// loses its label or is deleted loses access at once, whatever the cache of step 2 says.
+package auth
