@@ -1,0 +1,138 @@
+package metrics
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "elasti_sidecar"
+
+// Metrics are the sidecar's collectors. Methods take a "namespace/name" key.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	held            *prometheus.GaugeVec
+	holdDuration    *prometheus.HistogramVec
+	results         *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	reports         *prometheus.CounterVec
+	streamConnected prometheus.Gauge
+	streamReconnect prometheus.Counter
+	streamVersion   prometheus.Gauge
+	streamServices  prometheus.Gauge
+	probes          *prometheus.CounterVec
+}
+
+// New creates the collectors on a fresh registry (with Go and process collectors).
+func New() *Metrics {
+	svc := []string{"namespace", "service"}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "held_requests",
+			Help: "Requests held now, waiting for the service to be able to serve."}, svc),
+		holdDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "hold_duration_seconds",
+			Help:    "How long requests were held before being forwarded or answered.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}}, svc),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_total",
+			Help: "Requests handled, by response code class (2xx..5xx) and whether they were held."}, append(svc, "code_class", "held")),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_rejected_total",
+			Help: "Requests answered by the sidecar itself, by reason (unknown_host, queue_full, hold_timeout, gone, upstream_error)."}, append(svc, "reason")),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "request_count_reports_total",
+			Help: "RequestCount messages sent to the operator, by result (ok, error)."}, append(svc, "result")),
+		streamConnected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_connected",
+			Help: "1 while the operator stream is connected."}),
+		streamReconnect: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "stream_reconnects_total",
+			Help: "Times the operator stream was (re)connected after a failure."}),
+		streamVersion: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_version",
+			Help: "Version of the last message applied from the operator stream."}),
+		streamServices: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_services",
+			Help: "ElastiServices the sidecar currently knows."}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "probes_total",
+			Help: "Readiness probes the sidecar ran against not-ready endpoints, by result (success, failure)."}, append(svc, "result")),
+	}
+	m.Registry.MustRegister(m.held, m.holdDuration, m.results, m.rejected, m.reports, m.streamConnected,
+		m.streamReconnect, m.streamVersion, m.streamServices, m.probes,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func split(key string) (string, string) {
+	ns, name, _ := strings.Cut(key, "/")
+	return ns, name
+}
+
+// SetHeld sets the held gauge of a service to n (the caller reads n from the hold queue, so a
+// series dropped by Forget is never driven negative).
+func (m *Metrics) SetHeld(key string, n int) {
+	ns, name := split(key)
+	m.held.WithLabelValues(ns, name).Set(float64(n))
+}
+
+// Observe records one finished request.
+func (m *Metrics) Observe(key string, code int, held bool, holdFor time.Duration) {
+	ns, name := split(key)
+	m.results.WithLabelValues(ns, name, strconv.Itoa(code/100)+"xx", strconv.FormatBool(held)).Inc()
+	if held {
+		m.holdDuration.WithLabelValues(ns, name).Observe(holdFor.Seconds())
+	}
+}
+
+// Rejected counts a request the sidecar answered itself.
+func (m *Metrics) Rejected(key, reason string) {
+	ns, name := split(key)
+	m.rejected.WithLabelValues(ns, name, reason).Inc()
+}
+
+// Report counts a RequestCount result.
+func (m *Metrics) Report(key string, err error) {
+	ns, name := split(key)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.reports.WithLabelValues(ns, name, result).Inc()
+}
+
+// Probe counts a probe result.
+func (m *Metrics) Probe(key string, ok bool) {
+	ns, name := split(key)
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	m.probes.WithLabelValues(ns, name, result).Inc()
+}
+
+// StreamConnected sets the stream state; reconnect counts a new connection after a failure.
+func (m *Metrics) StreamConnected(up, reconnect bool) {
+	if up {
+		m.streamConnected.Set(1)
+	} else {
+		m.streamConnected.Set(0)
+	}
+	if reconnect {
+		m.streamReconnect.Inc()
+	}
+}
+
+// StreamApplied records the version and service count after an applied message.
+func (m *Metrics) StreamApplied(version uint64, services int) {
+	m.streamVersion.Set(float64(version))
+	m.streamServices.Set(float64(services))
+}
+
+// Forget drops every series of a service that left the stream.
+func (m *Metrics) Forget(key string) {
+	ns, name := split(key)
+	l := prometheus.Labels{"namespace": ns, "service": name}
+	m.held.DeletePartialMatch(l)
+	m.holdDuration.DeletePartialMatch(l)
+	m.results.DeletePartialMatch(l)
+	m.rejected.DeletePartialMatch(l)
+	m.reports.DeletePartialMatch(l)
+	m.probes.DeletePartialMatch(l)
+}

@@ -1,0 +1,208 @@
+package operator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/elasti-dev/elasti/pkg/messages"
+	"github.com/elasti-dev/elasti/pkg/stream"
+)
+
+// Options configure a Client.
+type Options struct {
+	// OperatorURL is the elastiserver's base URL (https://host:port).
+	OperatorURL string
+	// HTTPClient sends the reports; it must carry the TLS configuration and a Timeout.
+	HTTPClient *http.Client
+	// Authorize adds the bearer token to a request (re-reading the token file).
+	Authorize func(*http.Request) error
+	// Waiting returns how many requests are held now for a namespace/name key.
+	Waiting func(key string) int
+	// RetryDuration is the first backoff after a failed report (doubling up to MaxRetryDuration).
+	RetryDuration, MaxRetryDuration time.Duration
+	// ResendInterval is how long to wait after a successful report before reporting again while
+	// requests still wait.
+	ResendInterval time.Duration
+	// ActivityInterval bounds activity reports for forwarded proxy-mode requests per service.
+	ActivityInterval time.Duration
+	// Observe (may be nil) is told the result of every report.
+	Observe func(key string, err error)
+}
+
+// Client reports incoming requests to the operator. Create it with New.
+type Client struct {
+	logger logr.Logger
+	// retryDuration is the duration to wait before retrying the operator (doubled per failure up
+	// to maxRetryDuration).
+	retryDuration    time.Duration
+	maxRetryDuration time.Duration
+	resendInterval   time.Duration
+	activityInterval time.Duration
+	// serviceRPCLocks holds one *rpcLock per namespace/service: the lock that keeps at most one
+	// report in flight for the service.
+	serviceRPCLocks sync.Map
+	// operatorURL is the URL of the operator.
+	operatorURL string
+	// incomingRequestEndpoint is the endpoint to send information about the incoming request.
+	incomingRequestEndpoint string
+	// client is the http client (with TLS and timeouts).
+	client *http.Client
+
+	authorize func(*http.Request) error
+	waiting   func(key string) int
+	observe   func(key string, err error)
+	ctx       context.Context
+}
+
+// rpcLock is the per-service reporting state.
+type rpcLock struct {
+	ns, svc string
+	// running is true while a report loop runs for the service.
+	running atomic.Bool
+	// activity is set when a forwarded request asks for an activity report.
+	activity atomic.Bool
+	// lastSent is the UnixNano time of the last report attempt.
+	lastSent atomic.Int64
+}
+
+// New returns a client; its report loops stop when ctx is done.
+func New(ctx context.Context, logger logr.Logger, o Options) *Client {
+	return &Client{
+		logger:                  logger,
+		retryDuration:           o.RetryDuration,
+		maxRetryDuration:        max(o.MaxRetryDuration, o.RetryDuration),
+		resendInterval:          o.ResendInterval,
+		activityInterval:        o.ActivityInterval,
+		operatorURL:             strings.TrimSuffix(o.OperatorURL, "/"),
+		incomingRequestEndpoint: stream.IncomingRequestPath,
+		client:                  o.HTTPClient,
+		authorize:               o.Authorize,
+		waiting:                 o.Waiting,
+		observe:                 o.Observe,
+		ctx:                     ctx,
+	}
+}
+
+func (c *Client) lock(ns, svc string) *rpcLock {
+	key := ns + "/" + svc
+	if l, ok := c.serviceRPCLocks.Load(key); ok {
+		return l.(*rpcLock)
+	}
+	l, _ := c.serviceRPCLocks.LoadOrStore(key, &rpcLock{ns: ns, svc: svc})
+	return l.(*rpcLock)
+}
+
+// Forget drops the state of a service that left the stream.
+func (c *Client) Forget(key string) { c.serviceRPCLocks.Delete(key) }
+
+// Held reports that a request for ns/svc is held. It returns at once; the report is sent in
+// the background unless one is already in flight for the service.
+func (c *Client) Held(ns, svc string) { c.start(c.lock(ns, svc)) }
+
+// Activity reports a request for a proxy-mode service that was forwarded without holding, at
+// most once per ActivityInterval per service.
+func (c *Client) Activity(ns, svc string) {
+	l := c.lock(ns, svc)
+	if time.Since(time.Unix(0, l.lastSent.Load())) < c.activityInterval {
+		return
+	}
+	l.activity.Store(true)
+	c.start(l)
+}
+
+func (c *Client) start(l *rpcLock) {
+	if l.running.CompareAndSwap(false, true) {
+		go c.loop(l)
+	}
+}
+
+// loop reports for one service while requests wait or an activity report is pending. It owns
+// l.running and hands it back only when there is nothing left to report.
+func (c *Client) loop(l *rpcLock) {
+	key := l.ns + "/" + l.svc
+	backoff := c.retryDuration
+	for {
+		n := c.waiting(key)
+		activity := l.activity.Swap(false)
+		if n == 0 && !activity {
+			l.running.Store(false)
+			// A request may have arrived between the check and the release.
+			if (c.waiting(key) == 0 && !l.activity.Load()) || !l.running.CompareAndSwap(false, true) {
+				return
+			}
+			continue
+		}
+		err := c.send(messages.RequestCount{Count: max(n, 1), Svc: l.svc, Namespace: l.ns})
+		l.lastSent.Store(time.Now().UnixNano())
+		if c.observe != nil {
+			c.observe(key, err)
+		}
+		wait := c.resendInterval
+		if err != nil {
+			c.logger.Error(err, "reporting held requests to the operator", "service", key, "waiting", n, "retryIn", backoff)
+			wait, backoff = backoff, min(2*backoff, c.maxRetryDuration)
+		} else {
+			backoff = c.retryDuration
+		}
+		if n == 0 {
+			continue
+		}
+		if !c.sleep(key, wait) {
+			l.running.Store(false)
+			return
+		}
+	}
+}
+
+// sleep waits d, returning early when the requests stopped waiting; false when shutting down.
+func (c *Client) sleep(key string, d time.Duration) bool {
+	const tick = 50 * time.Millisecond
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c.waiting(key) == 0 {
+			return true
+		}
+		select {
+		case <-c.ctx.Done():
+			return false
+		case <-time.After(min(tick, time.Until(deadline))):
+		}
+	}
+	return true
+}
+
+// send POSTs one RequestCount.
+func (c *Client) send(rc messages.RequestCount) error {
+	body, err := json.Marshal(rc)
+	if err != nil {
+		return fmt.Errorf("encoding RequestCount: %w", err)
+	}
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, c.operatorURL+c.incomingRequestEndpoint, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building RequestCount request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := c.authorize(req); err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("sending RequestCount: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("operator answered RequestCount with %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package operator
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/elasti-dev/elasti/pkg/messages"
+	"github.com/elasti-dev/elasti/sidecar/stuboperator"
+)
+
+type fixture struct {
+	op      *stuboperator.Operator
+	client  *Client
+	waiting atomic.Int32
+	mu      sync.Mutex
+	results []error
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{op: stuboperator.Start("tok")}
+	t.Cleanup(f.op.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f.client = New(ctx, logr.Discard(), Options{
+		OperatorURL: f.op.URL(),
+		HTTPClient:  f.op.Server.Client(),
+		Authorize: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer tok")
+			return nil
+		},
+		Waiting:          func(string) int { return int(f.waiting.Load()) },
+		RetryDuration:    10 * time.Millisecond,
+		MaxRetryDuration: 40 * time.Millisecond,
+		ResendInterval:   time.Hour,
+		ActivityInterval: time.Hour,
+		Observe: func(_ string, err error) {
+			f.mu.Lock()
+			f.results = append(f.results, err)
+			f.mu.Unlock()
+		},
+	})
+	return f
+}
+
+func (f *fixture) errors() (ok, failed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, err := range f.results {
+		if err == nil {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return ok, failed
+}
+
+func TestHeldIsDeduplicated(t *testing.T) {
+	f := newFixture(t)
+	f.op.RequestCountDelay.Store(int64(200 * time.Millisecond))
+	f.waiting.Store(50)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { f.client.Held("shop", "orders") })
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	f.waiting.Store(0)
+	assert.Equal(t, 1, f.op.MaxInFlight())
+	assert.Equal(t, messages.RequestCount{Count: 50, Svc: "orders", Namespace: "shop"}, f.op.RequestCounts()[0])
+}
+
+func TestHeldRetriesWhileRequestsWait(t *testing.T) {
+	f := newFixture(t)
+	f.op.RequestCountStatus.Store(http.StatusServiceUnavailable)
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { _, failed := f.errors(); return failed >= 3 }, 5*time.Second, 5*time.Millisecond)
+	f.op.RequestCountStatus.Store(http.StatusOK)
+	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok == 1 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 1, f.op.MaxInFlight())
+
+	// Nothing waits any more: the loop ends, and a new held request starts a new report.
+	f.waiting.Store(0)
+	require.Eventually(t, func() bool { l := f.client.lock("shop", "orders"); return !l.running.Load() }, 5*time.Second, 5*time.Millisecond)
+	before := len(f.op.RequestCounts())
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == before+1 }, 5*time.Second, 5*time.Millisecond)
+	f.waiting.Store(0)
+}
+
+func TestActivityIsRateLimited(t *testing.T) {
+	f := newFixture(t)
+	for range 20 {
+		f.client.Activity("shop", "orders")
+	}
+	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok == 1 }, 5*time.Second, 5*time.Millisecond)
+	for range 20 {
+		f.client.Activity("shop", "orders")
+	}
+	time.Sleep(50 * time.Millisecond) // give a wrongly started loop the chance to send
+	assert.Len(t, f.op.RequestCounts(), 1, "a second activity report within the interval")
+	assert.Equal(t, 1, f.op.RequestCounts()[0].Count)
+}
