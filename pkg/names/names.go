@@ -80,7 +80,9 @@ const (
 	DefaultClusterDomain = "cluster.local"
 
 	// ControllerName is the value of endpointslice.kubernetes.io/managed-by on slices Elasti owns.
-	ControllerName = "elasti.dev/operator"
+	// It is a label value, so it cannot contain '/' (the API server rejects "elasti.dev/operator");
+	// it follows Kubernetes' own "endpointslice-controller.k8s.io".
+	ControllerName = "operator.elasti.dev"
 	// Finalizer on ElastiServices: the operator restores the Service and the target before deletion.
 	Finalizer = "elasti.dev/finalizer"
 	// LabelElastiService on objects the operator creates names the owning ElastiService.
