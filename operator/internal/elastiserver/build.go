@@ -1,0 +1,144 @@
+package elastiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/stream"
+)
+
+// serviceKey is the stream key of a Service: "namespace/name". Streams, acks and the
+// acked-services annotation are keyed by the Service (spec.service), not by the ElastiService's
+// own name, because that is what a sidecar meets in a request's Host.
+func serviceKey(namespace, service string) string { return namespace + "/" + service }
+
+// elastiServiceFor returns the ElastiService of a Service, or nil. When several name the same
+// Service, the oldest wins (then the first by name), so every replica picks the same one.
+func elastiServiceFor(ctx context.Context, c client.Reader, namespace, service string) (*v1alpha1.ElastiService, error) {
+	list := &v1alpha1.ElastiServiceList{}
+	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing ElastiServices in %s: %w", namespace, err)
+	}
+	var found *v1alpha1.ElastiService
+	for i := range list.Items {
+		es := &list.Items[i]
+		if es.Spec.Service != service {
+			continue
+		}
+		if found == nil || es.CreationTimestamp.Before(&found.CreationTimestamp) ||
+			(es.CreationTimestamp.Equal(&found.CreationTimestamp) && es.Name < found.Name) {
+			found = es
+		}
+	}
+	return found, nil
+}
+
+// builder computes a stream.Service from the cache.
+type builder struct {
+	c             client.Reader
+	clusterDomain string
+}
+
+// build returns what the streams should show for namespace/service, or nil when no
+// ElastiService names it. previous is the value shown now; its probe is kept when no target pod
+// is left to read one from (a target at zero), so a sidecar can probe the first pod that comes.
+func (b *builder) build(ctx context.Context, namespace, service string, previous *stream.Service) (*stream.Service, error) {
+	es, err := elastiServiceFor(ctx, b.c, namespace, service)
+	if err != nil || es == nil {
+		return nil, err
+	}
+	out := &stream.Service{
+		Namespace: namespace,
+		Name:      service,
+		Mode:      modeOf(es),
+		Hosts:     hosts(namespace, service, b.clusterDomain),
+	}
+	svc := &corev1.Service{}
+	switch err := b.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: service}, svc); {
+	case apierrors.IsNotFound(err):
+		return out, nil // the sidecar knows the names; ports and endpoints come with the Service
+	case err != nil:
+		return nil, fmt.Errorf("reading Service %s/%s: %w", namespace, service, err)
+	}
+	out.ClusterIPs = clusterIPs(svc)
+	out.Ports = ports(svc)
+	own, err := b.slices(ctx, namespace, service)
+	if err != nil {
+		return nil, err
+	}
+	var podNames []string
+	out.Endpoints, podNames = endpoints(own)
+	out.Probe = b.probe(ctx, namespace, podNames)
+	if out.Probe == nil && previous != nil {
+		out.Probe = previous.Probe
+	}
+	return out, nil
+}
+
+func modeOf(es *v1alpha1.ElastiService) string {
+	if es.Status.Mode == v1alpha1.ModeProxy {
+		return stream.ModeProxy
+	}
+	return stream.ModeServe
+}
+
+func hosts(namespace, service, clusterDomain string) []string {
+	return []string{
+		service,
+		service + "." + namespace,
+		service + "." + namespace + ".svc",
+		service + "." + namespace + ".svc." + strings.TrimSuffix(clusterDomain, "."),
+	}
+}
+
+func clusterIPs(svc *corev1.Service) []string {
+	ips := svc.Spec.ClusterIPs
+	if len(ips) == 0 && svc.Spec.ClusterIP != "" {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	var out []string
+	for _, ip := range ips {
+		if net.ParseIP(ip) != nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+func ports(svc *corev1.Service) []stream.Port {
+	out := make([]stream.Port, 0, len(svc.Spec.Ports))
+	for _, p := range svc.Spec.Ports {
+		sp := stream.Port{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
+		if p.AppProtocol != nil {
+			sp.AppProtocol = *p.AppProtocol
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// slices lists the Service's own EndpointSlices (those of the endpoint controller or another
+// controller), not the proxy-mode slices Elasti writes.
+func (b *builder) slices(ctx context.Context, namespace, service string) ([]discoveryv1.EndpointSlice, error) {
+	list := &discoveryv1.EndpointSliceList{}
+	if err := b.c.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		return nil, fmt.Errorf("listing EndpointSlices of %s/%s: %w", namespace, service, err)
+	}
+	out := list.Items[:0]
+	for _, s := range list.Items {
+		if s.Labels[discoveryv1.LabelManagedBy] != names.ControllerName {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

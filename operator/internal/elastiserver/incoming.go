@@ -1,0 +1,171 @@
+package elastiserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/elasti-dev/elasti/operator/internal/auth"
+	"github.com/elasti-dev/elasti/pkg/messages"
+)
+
+// States in an incoming-request answer.
+const (
+	// StateScalingUp: this request raised the target from zero.
+	StateScalingUp = "scaling-up"
+	// StateWaking: the target has replicas but no ready endpoint yet.
+	StateWaking = "waking"
+	// StateReady: the target has at least one ready endpoint.
+	StateReady = "ready"
+)
+
+// IncomingRequestResponse is the 202 answer to a RequestCount.
+type IncomingRequestResponse struct {
+	// Service is "namespace/name".
+	Service string `json:"service"`
+	// State is StateScalingUp, StateWaking or StateReady.
+	State string `json:"state"`
+	// Replicas is the target's spec replicas after the scale-up decision.
+	Replicas int32 `json:"replicas"`
+}
+
+// bodyReadTimeout bounds reading a POST body (the server has no global ReadTimeout: streams).
+const bodyReadTimeout = 10 * time.Second
+
+// serveIncomingRequest handles POST /informer/incoming-request. The checks run in this order,
+// each with its own answer: 401 authentication, 405 method, 413 size, 400 body, 404 unknown
+// service, 429 rate, then 503 if the scale-up failed, else 202.
+func (s *Server) serveIncomingRequest(w http.ResponseWriter, r *http.Request) {
+	rec := &codeRecorder{ResponseWriter: w}
+	defer func() { requestCounts.WithLabelValues(codeLabel(rec.code)).Inc() }()
+	s.incomingRequest(rec, r)
+}
+
+func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	caller, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	body, ok := readBody(w, r, messages.MaxRequestCountBytes)
+	if !ok {
+		return
+	}
+	rc, err := messages.DecodeRequestCountBytes(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	es, err := elastiServiceFor(ctx, s.opts.Client, rc.Namespace, rc.Svc)
+	if err != nil {
+		s.log.Error(err, "looking up the ElastiService of a RequestCount", "service", rc.Key())
+		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "looking up the ElastiService failed; retry")
+		return
+	}
+	if es == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no ElastiService names Service %s", rc.Key()))
+		return
+	}
+	if ok, wait := s.limiter.allow(caller.PodUID + "|" + rc.Key()); !ok {
+		writeRetryAfter(w, http.StatusTooManyRequests, retryAfterSeconds(wait),
+			fmt.Sprintf("too many RequestCounts for %s from pod %s; retry after the Retry-After delay", rc.Key(), caller.Key()))
+		return
+	}
+	log := s.log.WithValues("service", rc.Key(), "elastiservice", client.ObjectKeyFromObject(es), "caller", caller.Key(), "count", rc.Count)
+	if err := s.markActive(ctx, es); err != nil {
+		log.Error(err, "recording activity") // the wake-up matters more; carry on
+	}
+	res, err := s.opts.ScaleHandler.ScaleUp(ctx, es)
+	if err != nil {
+		log.Error(err, "scale-up failed")
+		writeRetryAfter(w, http.StatusServiceUnavailable, 1, err.Error())
+		return
+	}
+	state := s.targetState(rc.Key(), res.ScaledFromZero)
+	log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
+	writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: state, Replicas: res.Replicas})
+}
+
+// targetState says how far the target is from serving, from what the streams show.
+func (s *Server) targetState(key string, scaledFromZero bool) string {
+	if scaledFromZero {
+		return StateScalingUp
+	}
+	if svc, ok := s.state.get(key); ok {
+		for _, e := range svc.Endpoints {
+			if e.Ready {
+				return StateReady
+			}
+		}
+	}
+	return StateWaking
+}
+
+// authenticate answers 401 (or 503 when the check itself failed) and returns false when the
+// caller is not an authenticated sidecar.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (auth.Caller, bool) {
+	caller, err := s.opts.Authenticator.Authenticate(r.Context(), r)
+	switch {
+	case err == nil:
+		return caller, true
+	case errors.Is(err, auth.ErrUnauthenticated):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="elasti"`)
+		writeError(w, http.StatusUnauthorized, err.Error())
+	default:
+		s.log.Error(err, "authenticating a sidecar", "path", r.URL.Path)
+		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "authentication is unavailable; retry")
+	}
+	return auth.Caller{}, false
+}
+
+// readBody reads at most limit bytes of the request body within bodyReadTimeout; a larger body
+// is answered 413, a failed read 400.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d bytes", r.ContentLength, limit))
+		return nil, false
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the limit of %d bytes", limit))
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// codeRecorder remembers the status code written (for metrics).
+type codeRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeRecorder) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *codeRecorder) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseWriter }

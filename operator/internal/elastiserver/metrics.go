@@ -1,0 +1,43 @@
+package elastiserver
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics have bounded labels only: HTTP status codes (a fixed set the handlers can answer),
+// message types and results. No label carries a caller, a pod or a service name.
+var (
+	requestCounts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elasti_elastiserver_request_counts_total",
+		Help: "RequestCounts received from resolver sidecars, by answer code.",
+	}, []string{"code"})
+	streamsConnected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "elasti_elastiserver_streams_connected",
+		Help: "Sidecar streams currently connected to this operator replica.",
+	})
+	streamMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elasti_elastiserver_stream_messages_total",
+		Help: "Messages written to sidecar streams, by type.",
+	}, []string{"type"})
+	acks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elasti_elastiserver_acks_total",
+		Help: "Acks received from sidecars, by answer code.",
+	}, []string{"code"})
+	ackPatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "elasti_elastiserver_ack_patches_total",
+		Help: "Sidecar pod annotation patches caused by acks that changed what the sidecar knows.",
+	})
+	services = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "elasti_elastiserver_services",
+		Help: "ElastiServices known to the stream of this operator replica.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(requestCounts, streamsConnected, streamMessages, acks, ackPatches, services)
+}
+
+func codeLabel(code int) string { return strconv.Itoa(code) }

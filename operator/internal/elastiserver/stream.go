@@ -1,0 +1,105 @@
+package elastiserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/elasti-dev/elasti/pkg/stream"
+)
+
+// serveStream handles GET /sidecar/v1/stream: 401, 405, 503 until the first full build of the
+// state, then 200 and a body of NDJSON Messages that ends only when the sidecar or the server
+// goes away: a snapshot, then updates as things change, and heartbeats in between.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
+	caller, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, r, http.MethodGet)
+		return
+	}
+	select {
+	case <-s.ready:
+	default:
+		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "the operator is starting; retry")
+		return
+	}
+	log := s.log.WithValues("caller", caller.Key())
+	streamsConnected.Inc()
+	defer streamsConnected.Dec()
+	log.V(1).Info("sidecar stream connected")
+	err := s.runStream(r.Context(), w, log)
+	log.V(1).Info("sidecar stream ended", "reason", err)
+}
+
+// streamWriter writes Messages with increasing versions, one line each, flushed.
+type streamWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	enc     *json.Encoder
+	timeout time.Duration
+	version uint64
+}
+
+func (sw *streamWriter) write(msg stream.Message) error {
+	if msg.Type == stream.TypeHeartbeat {
+		msg.Version = sw.version
+	} else {
+		sw.version++
+		msg.Version = sw.version
+	}
+	// A sidecar that stops reading must not hold this goroutine (and its buffers) forever.
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
+	if err := sw.enc.Encode(msg); err != nil {
+		return fmt.Errorf("writing %s message: %w", msg.Type, err)
+	}
+	if err := sw.rc.Flush(); err != nil {
+		return fmt.Errorf("flushing %s message: %w", msg.Type, err)
+	}
+	streamMessages.WithLabelValues(string(msg.Type)).Inc()
+	return nil
+}
+
+// runStream subscribes to the state and writes until ctx ends or a write fails.
+func (s *Server) runStream(ctx context.Context, w http.ResponseWriter, log logr.Logger) error {
+	sub, snapshot := s.state.subscribe()
+	defer s.state.unsubscribe(sub)
+
+	w.Header().Set("Content-Type", stream.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w), timeout: s.opts.WriteTimeout}
+	if err := sw.write(stream.Message{Type: stream.TypeSnapshot, Services: snapshot}); err != nil {
+		return err
+	}
+	heartbeat := time.NewTicker(s.opts.HeartbeatInterval)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-heartbeat.C:
+			if err := sw.write(stream.Message{Type: stream.TypeHeartbeat}); err != nil {
+				return err
+			}
+		case <-sub.notify:
+			msg, ok := s.state.pending(sub)
+			if !ok {
+				continue
+			}
+			if err := sw.write(msg); err != nil {
+				return err
+			}
+			log.V(2).Info("stream message sent", "type", msg.Type, "version", sw.version,
+				"services", len(msg.Services), "removed", len(msg.Removed))
+		}
+	}
+}
