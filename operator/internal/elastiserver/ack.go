@@ -96,7 +96,7 @@ func (s *Server) recordAck(r *http.Request, caller auth.Caller, ack stream.Ack) 
 		return nil
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid": caller.PodUID, // the patch fails rather than annotate a pod recreated with the name
+		"uid":         caller.PodUID, // the patch fails rather than annotate a pod recreated with the name
 		"annotations": map[string]string{names.AnnotationAckedServices: want},
 	}})
 	if err != nil {

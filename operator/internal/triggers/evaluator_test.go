@@ -86,7 +86,7 @@ const q = `sum(rate(http_requests_total{service="orders"}[1m]))`
 func TestIdle(t *testing.T) {
 	ok := func(body string) answer { return answer{code: 200, body: body} }
 	healthy := map[string]answer{
-		`up{job="prometheus"}`: ok(vector("1")),
+		`up{job="prometheus"}`:                                  ok(vector("1")),
 		`time() - process_start_time_seconds{job="prometheus"}`: ok(vector("3600")),
 	}
 	with := func(extra map[string]answer) map[string]answer {
