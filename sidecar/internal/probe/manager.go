@@ -1,0 +1,85 @@
+package probe
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/elasti-dev/elasti/pkg/stream"
+	"github.com/elasti-dev/elasti/sidecar/internal/registry"
+)
+
+// Manager runs one probe loop per service that has held requests.
+type Manager struct {
+	// Interval between probe rounds.
+	Interval time.Duration
+	Registry *registry.Registry
+	// Waiting returns how many requests are held for a key; the loop ends at zero.
+	Waiting func(key string) int
+	Prober  *Prober
+	// Observe (may be nil) is told every probe result.
+	Observe func(key string, ok bool)
+	Log     logr.Logger
+
+	running sync.Map // key -> struct{}
+}
+
+// Ensure starts the probe loop of a service unless it runs already. It returns at once.
+func (m *Manager) Ensure(ctx context.Context, key string) {
+	if _, loaded := m.running.LoadOrStore(key, struct{}{}); !loaded {
+		go m.loop(ctx, key)
+	}
+}
+
+func (m *Manager) loop(ctx context.Context, key string) {
+	for {
+		if m.Waiting(key) > 0 && m.round(ctx, key) {
+			select {
+			case <-ctx.Done():
+				m.running.Delete(key)
+				return
+			case <-time.After(m.Interval):
+			}
+			continue
+		}
+		m.running.Delete(key)
+		// A request may have been held between the check and the delete.
+		if m.Waiting(key) == 0 || ctx.Err() != nil {
+			return
+		}
+		if _, loaded := m.running.LoadOrStore(key, struct{}{}); loaded {
+			return
+		}
+	}
+}
+
+// round probes every not-ready, not-yet-answering endpoint once, in parallel. It returns false
+// when there is nothing the sidecar can probe.
+func (m *Manager) round(ctx context.Context, key string) bool {
+	s, ok := m.Registry.Get(key)
+	if !ok || s.Probe == nil || (s.Probe.Type != stream.ProbeHTTP && s.Probe.Type != stream.ProbeTCP) {
+		return false
+	}
+	var wg sync.WaitGroup
+	for _, ep := range s.Endpoints {
+		if ep.Ready || ep.IP == "" || m.Registry.Answering(key, ep.IP) {
+			continue
+		}
+		wg.Go(func() {
+			err := m.Prober.Probe(ctx, ep.IP, *s.Probe)
+			if m.Observe != nil {
+				m.Observe(key, err == nil)
+			}
+			if err != nil {
+				m.Log.V(2).Info("endpoint not answering yet", "service", key, "pod", ep.Pod, "reason", err.Error())
+				return
+			}
+			m.Log.V(1).Info("probe found endpoint answering before the kubelet", "service", key, "pod", ep.Pod, "ip", ep.IP)
+			m.Registry.MarkAnswering(key, ep.IP)
+		})
+	}
+	wg.Wait()
+	return true
+}
