@@ -1,0 +1,218 @@
+//go:build integration
+
+package controller
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/pkg/names"
+)
+
+// TestIntegrationController drives one operator against a real API server through the life of
+// two ElastiServices: a manual scale to zero and back, the trigger loop's scale-down with acks,
+// a cancelled scale-down, sidecar churn, and deletion at zero.
+func TestIntegrationController(t *testing.T) {
+	env := testenv.Start(t, nil)
+	c := env.Client
+	RegisterMetrics()
+	mustCreate(t, c, namespaces()...)
+	mustCreate(t, c, workload("orders", 1)...)
+	mustCreate(t, c, workload("cart", 1)...)
+	gw1 := startSidecar(t, c, "gw-1", "10.0.0.1", true)
+	gw2 := startSidecar(t, c, "gw-2", "10.0.0.2", true)
+	setTargetEndpoints(t, c, "orders", true)
+	setTargetEndpoints(t, c, "cart", true)
+
+	op := newOperator(t, env, "", nil)
+	op.start(t)
+	mustCreate(t, c, elastiService("orders", false), elastiService("cart", true))
+
+	t.Run("serve while the target is ready", func(t *testing.T) {
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			es := getES(ct, c, "orders")
+			assert.Equal(ct, v1alpha1.ModeServe, es.Status.Mode)
+			assert.Contains(ct, es.Finalizers, names.Finalizer)
+			assert.True(ct, meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionReady))
+		}, waitFor, tick)
+		assert.Empty(t, proxySlices(t, c, "orders"))
+	})
+
+	t.Run("manual scale to zero switches to proxy", func(t *testing.T) {
+		setReplicas(t, c, "orders", 0)
+		setTargetEndpoints(t, c, "orders", false)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			es := getES(ct, c, "orders")
+			assert.Equal(ct, v1alpha1.ModeProxy, es.Status.Mode)
+			assert.True(ct, meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionScaledToZero))
+			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.1": true, "10.0.0.2": true})
+		}, waitFor, tick)
+	})
+
+	t.Run("sidecar churn updates the slice", func(t *testing.T) {
+		setSidecarStatus(t, c, gw2, "10.0.0.2", false)
+		require.NoError(t, c.Delete(context.Background(), gw1))
+		gw3 := startSidecar(t, c, "gw-3", "10.0.0.3", true)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.2": false, "10.0.0.3": true})
+		}, waitFor, tick)
+		setSidecarStatus(t, c, gw2, "10.0.0.2", true)
+		gw1 = gw3
+	})
+
+	t.Run("scale up and ready pods return to serve", func(t *testing.T) {
+		setReplicas(t, c, "orders", 1)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			es := getES(ct, c, "orders")
+			assert.Equal(ct, v1alpha1.ModeProxy, es.Status.Mode, "waking: still proxy until a pod is ready")
+			assert.Equal(ct, ReasonWaking, meta.FindStatusCondition(es.Status.Conditions, v1alpha1.ConditionReady).Reason)
+		}, waitFor, tick)
+		setTargetEndpoints(t, c, "orders", true)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, v1alpha1.ModeServe, getES(ct, c, "orders").Status.Mode)
+			assert.Empty(ct, proxySlices(ct, c, "orders"))
+		}, waitFor, tick)
+		assertEvent(t, c, "orders", "ScaledFromZero")
+		assertEvent(t, c, "orders", "ModeChanged")
+	})
+
+	t.Run("idle triggers: proxy first, acks, then zero", func(t *testing.T) {
+		op.eval.idle.Store(true)
+		done := make(chan struct{})
+		go func() { defer close(done); op.loop.Poll(context.Background()) }()
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, v1alpha1.ModeProxy, getES(ct, c, "cart").Status.Mode)
+			assert.Len(ct, proxySlices(ct, c, "cart"), 1)
+		}, waitFor, tick)
+		assert.Equal(t, int32(1), replicas(t, c, "cart"), "not scaled before the sidecars acknowledged")
+		ack(t, c, gw1, "shop/cart,shop/orders")
+		ack(t, c, gw2, "shop/cart")
+		<-done
+		assert.Equal(t, int32(0), replicas(t, c, "cart"))
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			es := getES(ct, c, "cart")
+			assert.NotNil(ct, es.Status.LastScaledDownTime)
+			assert.True(ct, meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionScaledToZero))
+			assert.True(ct, meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionTriggersHealthy))
+		}, waitFor, tick)
+		assertEvent(t, c, "cart", "ScaledToZero")
+	})
+
+	t.Run("a request during the switch cancels the scale-down", func(t *testing.T) {
+		setReplicas(t, c, "cart", 1)
+		setTargetEndpoints(t, c, "cart", true)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, v1alpha1.ModeServe, getES(ct, c, "cart").Status.Mode)
+		}, waitFor, tick)
+		ack(t, c, gw1, "")
+		done := make(chan struct{})
+		go func() { defer close(done); op.loop.Poll(context.Background()) }()
+		require.Eventually(t, func() bool { return len(proxySlices(t, c, "cart")) == 1 }, waitFor, tick)
+		es := getES(t, c, "cart")
+		orig := es.DeepCopy()
+		es.Annotations = map[string]string{names.AnnotationLastActivity: time.Now().Add(time.Second).UTC().Format(time.RFC3339)}
+		require.NoError(t, c.Patch(context.Background(), es, client.MergeFrom(orig)))
+		ack(t, c, gw1, "shop/cart")
+		<-done
+		assert.Equal(t, int32(1), replicas(t, c, "cart"))
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, v1alpha1.ModeServe, getES(ct, c, "cart").Status.Mode)
+			assert.Empty(ct, proxySlices(ct, c, "cart"))
+		}, waitFor, tick)
+		assertEvent(t, c, "cart", "ScaleDownCancelled")
+	})
+
+	t.Run("deleting at zero scales the target back up", func(t *testing.T) {
+		setReplicas(t, c, "orders", 0)
+		require.Eventually(t, func() bool { return len(proxySlices(t, c, "orders")) == 1 }, waitFor, tick)
+		require.NoError(t, c.Delete(context.Background(), getES(t, c, "orders")))
+		require.Eventually(t, func() bool {
+			err := c.Get(context.Background(), client.ObjectKey{Namespace: shopNS, Name: "orders"}, &v1alpha1.ElastiService{})
+			return apierrors.IsNotFound(err)
+		}, waitFor, tick)
+		assert.Equal(t, int32(2), replicas(t, c, "orders"), "minTargetReplicas")
+		assert.Empty(t, proxySlices(t, c, "orders"))
+	})
+}
+
+// TestIntegrationLeaderElection runs two operator replicas with leader election against one API
+// server: only the leader's loop evaluates triggers and the target is scaled to zero once.
+func TestIntegrationLeaderElection(t *testing.T) {
+	env := testenv.Start(t, nil)
+	c := env.Client
+	mustCreate(t, c, namespaces()...)
+	mustCreate(t, c, workload("cart", 1)...)
+	gw := startSidecar(t, c, "gw-1", "10.0.0.1", true)
+	ack(t, c, gw, "shop/cart")
+	setTargetEndpoints(t, c, "cart", true)
+	mustCreate(t, c, elastiService("cart", true))
+
+	var toZero atomic.Int32
+	a := newOperator(t, env, "elasti-operator-test", &toZero)
+	b := newOperator(t, env, "elasti-operator-test", &toZero)
+	for _, o := range []*operator{a, b} {
+		o.eval.idle.Store(true)
+		require.NoError(t, o.mgr.Add(o.loop))
+		o.start(t)
+	}
+	require.Eventually(t, func() bool { return replicas(t, c, "cart") == 0 }, waitFor, tick)
+	// Both replicas keep running for a few more poll intervals: the follower must stay idle.
+	time.Sleep(time.Second)
+	assert.Equal(t, int32(1), toZero.Load(), "scaled to zero exactly once")
+	evaluated := 0
+	for _, o := range []*operator{a, b} {
+		if o.eval.calls.Load() > 0 {
+			evaluated++
+		}
+	}
+	assert.Equal(t, 1, evaluated, "only the leader evaluates triggers")
+}
+
+// assertSlice checks the one IPv4 proxy slice of "orders": exactly the sidecars in want (IP →
+// ready), both Service ports mapped to the proxy port.
+func assertSlice(ct *assert.CollectT, slices []discoveryv1.EndpointSlice, want map[string]bool) {
+	if !assert.Len(ct, slices, 1) {
+		return
+	}
+	s := slices[0]
+	assert.Equal(ct, "orders-elasti-ipv4", s.Name)
+	got := map[string]bool{}
+	for _, ep := range s.Endpoints {
+		got[ep.Addresses[0]] = ptr.Deref(ep.Conditions.Ready, false)
+		assert.Equal(ct, ptr.Deref(ep.Conditions.Ready, false), ptr.Deref(ep.Conditions.Serving, false))
+	}
+	assert.Equal(ct, want, got)
+	if assert.Len(ct, s.Ports, 2) {
+		for _, p := range s.Ports {
+			assert.Equal(ct, int32(names.DefaultProxyPort), ptr.Deref(p.Port, 0))
+		}
+	}
+}
+
+func assertEvent(t *testing.T, c client.Client, es, reason string) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		list := &eventsv1.EventList{}
+		assert.NoError(ct, c.List(context.Background(), list, client.InNamespace(shopNS)))
+		found := false
+		for _, e := range list.Items {
+			if e.Regarding.Name == es && e.Reason == reason {
+				found = true
+			}
+		}
+		assert.True(ct, found, "event %s on %s", reason, es)
+	}, waitFor, tick)
+}
