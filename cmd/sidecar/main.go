@@ -1,0 +1,59 @@
+// Command sidecar is Elasti's resolver: it runs beside a gateway container, holds requests for
+// services scaled to zero, asks the operator to wake them and forwards the requests as soon as a
+// pod can serve. See docs/sidecar.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"go.uber.org/zap/zapcore"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/sidecar/internal/app"
+)
+
+func main() {
+	var cfg app.Config
+	fs := flag.NewFlagSet("sidecar", flag.ExitOnError)
+	cfg.BindFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	cfg.CAPEM = os.Getenv(names.EnvCABundle)
+
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := zap.New(zap.Level(level)).WithName("sidecar")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := app.Run(ctx, cfg, log); err != nil {
+		log.Error(err, "sidecar failed")
+		os.Exit(1)
+	}
+}
+
+// parseLevel accepts error, info, debug or a verbosity number (2 is more verbose than debug).
+func parseLevel(s string) (zapcore.Level, error) {
+	switch s {
+	case "error":
+		return zapcore.ErrorLevel, nil
+	case "info", "":
+		return zapcore.InfoLevel, nil
+	case "debug":
+		return zapcore.DebugLevel, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--log-level %q: expected error, info, debug or a verbosity number >= 0", s)
+	}
+	return zapcore.Level(-n), nil
+}

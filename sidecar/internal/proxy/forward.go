@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// newReverseProxy builds the forwarding half: a ReverseProxy that streams (FlushInterval -1),
+// keeps Host, sets X-Forwarded-*, and goes through the retrying transport.
+func (h *Handler) newReverseProxy() http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      h.newTransport(),
+		FlushInterval:  -1,
+		BufferPool:     bufferPool{},
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   h.upstreamError,
+		ErrorLog:       nil,
+	}
+}
+
+// rewrite points the outbound request at the chosen pod. Host is kept as the client sent it;
+// X-Forwarded-For gets the client appended, X-Forwarded-Host and -Proto are kept when a gateway
+// in front set them and set otherwise.
+func rewrite(pr *httputil.ProxyRequest) {
+	rt := routeFrom(pr.In.Context())
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = rt.target.addr
+	pr.Out.Host = pr.In.Host
+	pr.SetXForwarded()
+	if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+		pr.Out.Header.Set("X-Forwarded-Host", v)
+	}
+	if v := pr.In.Header.Get("X-Forwarded-Proto"); v != "" {
+		pr.Out.Header.Set("X-Forwarded-Proto", v)
+	}
+}
+
+// modifyResponse records the status and adds Server-Timing for held requests.
+func modifyResponse(resp *http.Response) error {
+	rt := routeFrom(resp.Request.Context())
+	rt.status = resp.StatusCode
+	if rt.held {
+		resp.Header.Add("Server-Timing", "elasti-hold;dur="+strconv.FormatFloat(float64(rt.heldFor)/float64(time.Millisecond), 'f', 1, 64))
+	}
+	return nil
+}
+
+// upstreamError answers 502 with a JSON body, unless the client is gone.
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	rt := routeFrom(r.Context())
+	if r.Context().Err() != nil {
+		rt.status = 499
+		return
+	}
+	rt.status = http.StatusBadGateway
+	h.o.Metrics.Rejected(rt.key, "upstream_error")
+	h.o.Log.V(1).Info("forwarding failed", "service", rt.key, "target", rt.target.addr, "error", err.Error())
+	writeError(w, http.StatusBadGateway, apiError{Error: fmt.Sprintf("forwarding to %s: %v", rt.target.addr, err),
+		Host: hostOf(r, h.o.ServiceHeader), Service: rt.key, HeldSeconds: heldSeconds(rt)})
+}
+
+// bufferPool lends the ReverseProxy 32 KiB copy buffers, so bodies of any size pass through in
+// constant memory without a new buffer per request.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+
+// transport sends requests to pods: HTTP/1.1, or h2c (prior knowledge) when the client spoke
+// HTTP/2 or the Service port declares h2c/gRPC. A connection that fails before the request was
+// sent is retried, on another endpoint when there is one, as long as no byte of the body has
+// been read (nothing is lost, nothing is replayed).
+type transport struct {
+	h        *Handler
+	http1    *http.Transport
+	h2c      *http.Transport
+	attempts int
+	backoff  time.Duration
+}
+
+func (h *Handler) newTransport() *transport {
+	dialer := &net.Dialer{Timeout: h.o.DialTimeout, KeepAlive: 30 * time.Second}
+	base := func() *http.Transport {
+		return &http.Transport{
+			DialContext:           dialer.DialContext,
+			MaxIdleConns:          0,
+			MaxIdleConnsPerHost:   h.o.MaxIdleConnsPerHost,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+		}
+	}
+	h1, h2 := base(), base()
+	h2.Protocols = new(http.Protocols)
+	h2.Protocols.SetUnencryptedHTTP2(true)
+	return &transport{h: h, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt := routeFrom(req.Context())
+	var body *trackingBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &trackingBody{r: req.Body}
+		req.Body = body
+	}
+	var tried map[string]bool
+	for attempt := 1; ; attempt++ {
+		resp, err := t.base(req).RoundTrip(req)
+		if err == nil || attempt >= t.attempts || !isDialError(err) || body.touched() || req.Context().Err() != nil {
+			return resp, err
+		}
+		// Nothing was sent: try again, elsewhere if possible.
+		t.h.o.Registry.ForgetAnswering(rt.key, rt.target.ip)
+		if tried == nil {
+			tried = map[string]bool{}
+		}
+		tried[rt.target.addr] = true
+		if next, ok := t.next(rt, tried); ok {
+			rt.target = next
+		}
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-time.After(t.backoff):
+		}
+		req = req.Clone(req.Context())
+		req.URL.Host = rt.target.addr
+		if body != nil {
+			req.Body = body
+		}
+	}
+}
+
+func (t *transport) base(req *http.Request) *http.Transport {
+	rt := routeFrom(req.Context())
+	if req.Header.Get("Upgrade") == "" && (req.ProtoMajor == 2 || rt.target.h2c) {
+		return t.h2c
+	}
+	return t.http1
+}
+
+// next picks another endpoint for a retry.
+func (t *transport) next(rt *route, tried map[string]bool) (endpoint, bool) {
+	svc, ok := t.h.o.Registry.Get(rt.key)
+	if !ok {
+		return endpoint{}, false
+	}
+	return t.h.pick(svc, rt.hostPort, tried)
+}
+
+// isDialError reports whether err happened while connecting, before any byte was written.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// trackingBody records whether the transport read from the request body; Close is left to the
+// server (the body belongs to the inbound request).
+type trackingBody struct {
+	r    io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *trackingBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.r.Read(p)
+}
+
+func (b *trackingBody) Close() error { return nil }
+
+// touched is safe on a nil body.
+func (b *trackingBody) touched() bool { return b != nil && b.read.Load() }

@@ -1,0 +1,220 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/elasti-dev/elasti/pkg/stream"
+	"github.com/elasti-dev/elasti/sidecar/internal/hold"
+	"github.com/elasti-dev/elasti/sidecar/internal/hosts"
+	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
+	"github.com/elasti-dev/elasti/sidecar/internal/registry"
+)
+
+// Reporter tells the operator about requests (operator.Client).
+type Reporter interface {
+	// Held: a request for the service is held (de-duplicated and retried by the reporter).
+	Held(namespace, service string)
+	// Activity: a request for a proxy-mode service was forwarded without holding.
+	Activity(namespace, service string)
+}
+
+// Prober starts probing a service's not-ready endpoints while requests are held (probe.Manager).
+type Prober interface {
+	Ensure(ctx context.Context, key string)
+}
+
+// Options configure a Handler. Registry, Queue, Reporter, Prober and Metrics are required.
+type Options struct {
+	Registry *registry.Registry
+	Queue    *hold.Queue
+	Reporter Reporter
+	Prober   Prober
+	Metrics  *metrics.Metrics
+	Log      logr.Logger
+	// ServiceHeader, when set and present on a request, names the service instead of Host (for
+	// gateways that rewrite Host, e.g. Envoy's x-envoy-decorator-operation).
+	ServiceHeader string
+	// HoldTimeout is how long a request is held when the service sets no HoldTimeoutSeconds.
+	HoldTimeout time.Duration
+	// RetryAfter is the Retry-After sent with 503 answers.
+	RetryAfter time.Duration
+	// DialTimeout bounds one connection attempt to a pod.
+	DialTimeout time.Duration
+	// ConnectRetries is how many more times a refused connection is tried (on another endpoint
+	// when there is one) while no byte of the request body has been read.
+	ConnectRetries int
+	// ConnectRetryBackoff is the pause before each such retry.
+	ConnectRetryBackoff time.Duration
+	// MaxIdleConnsPerHost bounds the idle upstream connections kept per pod.
+	MaxIdleConnsPerHost int
+}
+
+// Handler is the sidecar's proxy http.Handler. Create it with New.
+type Handler struct {
+	o        Options
+	forward  http.Handler
+	balancer balancer
+	// probeCtx bounds the probe loops started by requests.
+	probeCtx context.Context
+	// abort is closed by Abort: held requests give up with 503.
+	abort chan struct{}
+}
+
+// New returns a Handler; probe loops it starts stop when ctx is done.
+func New(ctx context.Context, o Options) *Handler {
+	h := &Handler{o: o, probeCtx: ctx, abort: make(chan struct{})}
+	h.forward = h.newReverseProxy()
+	return h
+}
+
+// Abort makes every held request give up at once with 503 (the end of a drain).
+func (h *Handler) Abort() {
+	select {
+	case <-h.abort:
+	default:
+		close(h.abort)
+	}
+}
+
+// ServeHTTP identifies, holds if needed, and forwards one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	svc, auth, err := h.identify(r)
+	if err != nil {
+		h.o.Metrics.Rejected("", "unknown_host")
+		h.o.Metrics.Observe("", http.StatusNotFound, false, 0)
+		writeError(w, http.StatusNotFound, apiError{Error: err.Error(), Host: hostOf(r, h.o.ServiceHeader)})
+		return
+	}
+	rt := &route{key: svc.Key, hostPort: auth.Port, start: start}
+	if ep, ok := h.pick(svc, auth.Port, nil); ok {
+		if svc.Mode == stream.ModeProxy {
+			h.o.Reporter.Activity(svc.Namespace, svc.Name)
+		}
+		rt.target = ep
+	} else if !h.hold(w, r, rt) {
+		return
+	}
+	h.forward.ServeHTTP(w, r.WithContext(withRoute(r.Context(), rt)))
+	h.o.Metrics.Observe(rt.key, rt.status, rt.held, rt.heldFor)
+}
+
+// identify finds the service a request is for.
+func (h *Handler) identify(r *http.Request) (*registry.Service, hosts.Authority, error) {
+	raw := hostOf(r, h.o.ServiceHeader)
+	auth, err := hosts.Parse(raw)
+	if err != nil {
+		return nil, auth, fmt.Errorf("cannot tell which service %q is: %w", raw, err)
+	}
+	svc, err := h.o.Registry.Lookup(auth)
+	if err != nil {
+		return nil, auth, fmt.Errorf("%s: %w", auth.Name+auth.IP.String(), err)
+	}
+	return svc, auth, nil
+}
+
+// hostOf is the authority a request names: the service header when set, else Host.
+func hostOf(r *http.Request, header string) string {
+	if header != "" {
+		if v := r.Header.Get(header); v != "" {
+			return hosts.FromHeader(v)
+		}
+	}
+	return r.Host
+}
+
+// hold waits until an endpoint can serve. It answers the request itself and returns false
+// when the request cannot be forwarded.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
+	ns, name := splitKey(rt.key)
+	ticket, err := h.o.Queue.Enter(rt.key)
+	if err != nil {
+		h.reject(w, r, rt, http.StatusServiceUnavailable, "queue_full", err.Error())
+		return false
+	}
+	rt.held = true
+	h.o.Metrics.SetHeld(rt.key, h.o.Queue.Waiting(rt.key))
+	defer func() {
+		h.o.Queue.Leave(ticket)
+		if _, ok := h.o.Registry.Get(rt.key); ok {
+			h.o.Metrics.SetHeld(rt.key, h.o.Queue.Waiting(rt.key))
+		}
+		rt.heldFor = time.Since(rt.start)
+	}()
+	if svc, ok := h.o.Registry.Get(rt.key); ok && svc.Mode == stream.ModeProxy {
+		h.o.Reporter.Held(ns, name)
+	}
+	h.o.Prober.Ensure(h.probeCtx, rt.key)
+	return h.wait(w, r, rt, ticket)
+}
+
+// wait is hold's loop: check, then sleep until woken, timed out, aborted or abandoned.
+func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket *hold.Ticket) bool {
+	timeout := h.o.HoldTimeout
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for first := true; ; first = false {
+		svc, ok := h.o.Registry.Get(rt.key)
+		if !ok {
+			h.reject(w, r, rt, http.StatusServiceUnavailable, "gone", rt.key+" is no longer managed by Elasti; retry")
+			return false
+		}
+		if first && svc.HoldTimeoutSeconds > 0 {
+			timeout = time.Duration(svc.HoldTimeoutSeconds) * time.Second
+			timer.Reset(timeout)
+		}
+		if ep, ok := h.pick(svc, rt.hostPort, nil); ok {
+			rt.target = ep
+			return true
+		}
+		select {
+		case <-ticket.C:
+		case <-r.Context().Done():
+			rt.status = 499
+			h.o.Metrics.Rejected(rt.key, "gone")
+			h.o.Metrics.Observe(rt.key, rt.status, true, time.Since(rt.start))
+			return false
+		case <-h.abort:
+			h.reject(w, r, rt, http.StatusServiceUnavailable, "shutdown", "the sidecar is shutting down; retry")
+			return false
+		case <-timer.C:
+			h.timeout(w, r, rt, svc, timeout)
+			return false
+		}
+	}
+}
+
+func (h *Handler) timeout(w http.ResponseWriter, r *http.Request, rt *route, svc *registry.Service, after time.Duration) {
+	ready := 0
+	for _, ep := range svc.Endpoints {
+		if ep.Ready {
+			ready++
+		}
+	}
+	msg := fmt.Sprintf("held for %s waiting for a pod of %s that can serve (%d endpoints, %d ready); the operator was asked to scale it up", after, rt.key, len(svc.Endpoints), ready)
+	h.reject(w, r, rt, http.StatusGatewayTimeout, "hold_timeout", msg)
+}
+
+// reject answers a request the sidecar cannot forward.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, rt *route, code int, reason, msg string) {
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(h.o.RetryAfter.Seconds()))))
+	}
+	rt.status = code
+	h.o.Metrics.Rejected(rt.key, reason)
+	h.o.Metrics.Observe(rt.key, code, rt.held, time.Since(rt.start))
+	writeError(w, code, apiError{Error: msg, Host: hostOf(r, h.o.ServiceHeader), Service: rt.key, HeldSeconds: heldSeconds(rt)})
+}
+
+func heldSeconds(rt *route) float64 {
+	if !rt.held {
+		return 0
+	}
+	return time.Since(rt.start).Round(time.Millisecond).Seconds()
+}
