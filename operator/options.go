@@ -1,0 +1,48 @@
+package operator
+
+import (
+	"flag"
+	"time"
+
+	"github.com/elasti-dev/elasti/operator/internal/controller"
+	"github.com/elasti-dev/elasti/pkg/names"
+)
+
+// Options configure the operator; BindFlags maps them to the command line.
+type Options struct {
+	// ElastiServerBindAddress: the elastiserver (HTTPS): RequestCounts and the sidecar stream.
+	ElastiServerBindAddress string
+	// MetricsBindAddress and HealthProbeBindAddress: controller-runtime's endpoints.
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	// LeaderElect and LeaderElectionID: only the leader reconciles and scales down.
+	LeaderElect      bool
+	LeaderElectionID string
+	// CertDir holds the elastiserver's tls.crt and tls.key.
+	CertDir string
+	// PrometheusAddress is the default Prometheus of triggers; PrometheusTimeout bounds a query.
+	PrometheusAddress string
+	PrometheusTimeout time.Duration
+	// PollInterval of the scale-down loop; SidecarAckTimeout bounds the wait for sidecar acks.
+	PollInterval      time.Duration
+	SidecarAckTimeout time.Duration
+	// TokenAudience that sidecar tokens must carry; ClusterDomain completes service host names.
+	TokenAudience string
+	ClusterDomain string
+}
+
+// BindFlags registers the operator's flags on fs, with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.ElastiServerBindAddress, "elastiserver-bind-address", ":8013", "Address of the elastiserver (HTTPS): RequestCounts and the sidecar stream.")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader reconciles and scales down. Required with more than one replica.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "elasti-operator.elasti.dev", "Name of the Lease used for leader election.")
+	fs.StringVar(&o.CertDir, "cert-dir", "/etc/elasti/tls", "Directory with the elastiserver's tls.crt and tls.key (reloaded when they change).")
+	fs.StringVar(&o.PrometheusAddress, "prometheus-address", "", "Prometheus base URL for triggers without metadata.serverAddress.")
+	fs.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", 10*time.Second, "Timeout of one Prometheus query.")
+	fs.DurationVar(&o.PollInterval, "poll-interval", controller.DefaultPollInterval, "How often the leader evaluates triggers.")
+	fs.DurationVar(&o.SidecarAckTimeout, "sidecar-ack-timeout", controller.DefaultSidecarAckTimeout, "How long a scale-down waits for the sidecars to acknowledge the service before it is cancelled.")
+	fs.StringVar(&o.TokenAudience, "token-audience", names.DefaultAudience, "Audience that sidecar ServiceAccount tokens must carry.")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
+}

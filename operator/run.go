@@ -1,0 +1,130 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/auth"
+	"github.com/elasti-dev/elasti/operator/internal/controller"
+	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
+	"github.com/elasti-dev/elasti/operator/internal/triggers"
+	"github.com/elasti-dev/elasti/pkg/scaling"
+)
+
+// Run builds the manager and everything it runs, then blocks until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	mgr, err := newManager(o)
+	if err != nil {
+		return err
+	}
+	scaler, err := scaling.NewForConfig(mgr.GetConfig(), mgr.GetClient(), mgr.GetRESTMapper())
+	if err != nil {
+		return fmt.Errorf("building the scale handler: %w", err)
+	}
+	if err := addElastiServer(mgr, o, scaler); err != nil {
+		return err
+	}
+	if err := addController(ctx, mgr, o, scaler); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding readyz check: %w", err)
+	}
+	ctrl.Log.WithName("setup").Info("starting operator", "leaderElection", o.LeaderElect, "elastiserver", o.ElastiServerBindAddress,
+		"pollInterval", o.PollInterval, "sidecarAckTimeout", o.SidecarAckTimeout)
+	return mgr.Start(ctx)
+}
+
+// newManager: the cache holds every Pod, Service and EndpointSlice (sidecar pods are found by
+// label, target pods by the Service's slices; managed fields are stripped to save memory).
+func newManager(o Options) (manager.Manager, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building scheme: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building scheme: %w", err)
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	return mgr, nil
+}
+
+// addElastiServer: every replica serves RequestCounts and sidecar streams from its own cache.
+func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
+	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Audience: o.TokenAudience})
+	srv, err := elastiserver.New(elastiserver.Options{
+		BindAddress:   o.ElastiServerBindAddress,
+		CertDir:       o.CertDir,
+		Client:        mgr.GetClient(),
+		Writer:        mgr.GetClient(),
+		Cache:         mgr.GetCache(),
+		ScaleHandler:  scaler,
+		Authenticator: authn,
+		ClusterDomain: o.ClusterDomain,
+		Logger:        ctrl.Log.WithName("elastiserver"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating elastiserver: %w", err)
+	}
+	if err := mgr.Add(srv); err != nil {
+		return fmt.Errorf("adding elastiserver: %w", err)
+	}
+	return nil
+}
+
+// addController: the reconciler and the scale-down loop run on the leader only.
+func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
+	controller.RegisterMetrics()
+	rec := &controller.Reconciler{
+		Client:   mgr.GetClient(),
+		Scaler:   scaler,
+		Recorder: mgr.GetEventRecorder("elasti-operator"),
+		Tracker:  controller.NewTracker(),
+	}
+	if err := rec.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the elastiservice controller: %w", err)
+	}
+	loop := &controller.ScaleDownLoop{
+		Reconciler: rec,
+		APIReader:  mgr.GetAPIReader(),
+		Evaluator: &triggers.Evaluator{
+			HTTPClient:           &http.Client{Timeout: o.PrometheusTimeout},
+			DefaultServerAddress: o.PrometheusAddress,
+		},
+		InEnabledPeriod: triggers.InEnabledPeriod,
+		PollInterval:    o.PollInterval,
+		AckTimeout:      o.SidecarAckTimeout,
+	}
+	if err := mgr.Add(loop); err != nil {
+		return fmt.Errorf("adding the scale-down loop: %w", err)
+	}
+	return nil
+}
