@@ -16,11 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/elasti-dev/elasti/pkg/names"
-	"github.com/elasti-dev/elasti/sidecar/internal/app"
+	"github.com/elasti-dev/elasti/sidecar"
 )
 
 func main() {
-	var cfg app.Config
+	var cfg sidecar.Config
 	fs := flag.NewFlagSet("sidecar", flag.ExitOnError)
 	cfg.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
@@ -35,7 +35,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := app.Run(ctx, cfg, log); err != nil {
+	if err := sidecar.Run(ctx, cfg, log); err != nil {
 		log.Error(err, "sidecar failed")
 		os.Exit(1)
 	}

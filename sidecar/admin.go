@@ -1,4 +1,4 @@
-package app
+package sidecar
 
 import (
 	"net/http"
