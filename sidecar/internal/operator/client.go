@@ -113,7 +113,9 @@ func (c *Client) Held(ns, svc string) { c.start(c.lock(ns, svc)) }
 // most once per ActivityInterval per service.
 func (c *Client) Activity(ns, svc string) {
 	l := c.lock(ns, svc)
-	if time.Since(time.Unix(0, l.lastSent.Load())) < c.activityInterval {
+	last, now := l.lastSent.Load(), time.Now().UnixNano()
+	// The compare-and-swap lets exactly one of many concurrent requests claim the report.
+	if time.Duration(now-last) < c.activityInterval || !l.lastSent.CompareAndSwap(last, now) {
 		return
 	}
 	l.activity.Store(true)
@@ -142,8 +144,8 @@ func (c *Client) loop(l *rpcLock) {
 			}
 			continue
 		}
-		err := c.send(messages.RequestCount{Count: max(n, 1), Svc: l.svc, Namespace: l.ns})
 		l.lastSent.Store(time.Now().UnixNano())
+		err := c.send(messages.RequestCount{Count: max(n, 1), Svc: l.svc, Namespace: l.ns})
 		if c.observe != nil {
 			c.observe(key, err)
 		}

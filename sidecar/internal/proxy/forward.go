@@ -35,6 +35,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = rt.target.addr
 	pr.Out.Host = pr.In.Host
+	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+		pr.Out.Header["X-Forwarded-For"] = prior // SetXForwarded appends the client to it
+	}
 	pr.SetXForwarded()
 	if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
 		pr.Out.Header.Set("X-Forwarded-Host", v)
