@@ -18,6 +18,8 @@ type Options struct {
 	// LeaderElect and LeaderElectionID: only the leader reconciles and scales down.
 	LeaderElect      bool
 	LeaderElectionID string
+	// LeaderElectionNamespace holds the Lease; default the pod's own namespace (in-cluster).
+	LeaderElectionNamespace string
 	// CertDir holds the elastiserver's tls.crt and tls.key.
 	CertDir string
 	// PrometheusAddress is the default Prometheus of triggers; PrometheusTimeout bounds a query.
@@ -38,6 +40,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader reconciles and scales down. Required with more than one replica.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "elasti-operator.elasti.dev", "Name of the Lease used for leader election.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the Lease; default the operator pod's namespace (required when running outside the cluster).")
 	fs.StringVar(&o.CertDir, "cert-dir", "/etc/elasti/tls", "Directory with the elastiserver's tls.crt and tls.key (reloaded when they change).")
 	fs.StringVar(&o.PrometheusAddress, "prometheus-address", "", "Prometheus base URL for triggers without metadata.serverAddress.")
 	fs.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", 10*time.Second, "Timeout of one Prometheus query.")
