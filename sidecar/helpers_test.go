@@ -43,6 +43,8 @@ func testConfig(t *testing.T, op *stuboperator.Operator) Config {
 	return cfg
 }
 
+func discard() logr.Logger { return logr.Discard() }
+
 // startSidecar starts a sidecar and waits until it has applied the operator's snapshot.
 func startSidecar(t *testing.T, cfg Config) *Sidecar {
 	t.Helper()

@@ -149,6 +149,10 @@ func (c *Client) loop(l *rpcLock) {
 		if c.observe != nil {
 			c.observe(key, err)
 		}
+		if c.ctx.Err() != nil {
+			l.running.Store(false)
+			return
+		}
 		wait := c.resendInterval
 		if err != nil {
 			c.logger.Error(err, "reporting held requests to the operator", "service", key, "waiting", n, "retryIn", backoff)
