@@ -134,6 +134,13 @@ func (r *Reconciler) restoreTarget(ctx context.Context, es *v1alpha1.ElastiServi
 		return nil
 	}
 	res, err := r.Scaler.ScaleUp(ctx, es)
+	if keda && meta.IsNoMatchError(err) {
+		// KEDA is not installed: nothing to unpause, and deletion must not hang on it.
+		log.FromContext(ctx).Info("KEDA ScaledObject kind not served; restoring the target without unpausing", "scaledObject", es.Spec.Autoscaler.Name)
+		noKEDA := es.DeepCopy()
+		noKEDA.Spec.Autoscaler = nil
+		res, err = r.Scaler.ScaleUp(ctx, noKEDA)
+	}
 	if err != nil {
 		recordScale(key, DirectionUp, ResultError)
 		r.event(es, "Warning", "ScaleUpFailed", "Delete", "restoring the target before deletion: %v", err)
