@@ -60,7 +60,9 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	for _, ns := range []string{names.SystemNamespace, "shop", "edge"} {
 		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
-	applyYAML(t, c, "manifests/base/rbac/operator/role.yaml", "manifests/base/operator/serviceaccount.yaml", "manifests/base/operator/rbac-bindings.yaml")
+	applyYAML(t, c, "manifests/base/rbac/operator/role.yaml", "manifests/base/operator/serviceaccount.yaml", "manifests/base/operator/rbac-bindings.yaml",
+		// Not run here (no kubelet), but validated by the API server.
+		"manifests/base/operator/deployment.yaml", "manifests/base/operator/service.yaml", "manifests/base/operator/pdb.yaml")
 	kubeconfig := operatorKubeconfig(t, env)
 	dir := t.TempDir()
 	caPool := writeServingCert(t, dir)

@@ -46,6 +46,10 @@ func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiServic
 		l.cancel(ctx, es, ReasonScaleDownFailed, fmt.Sprintf("scale-down cancelled: re-reading the ElastiService: %v", err))
 		return
 	}
+	if !fresh.DeletionTimestamp.IsZero() {
+		l.cancel(ctx, es, ReasonScaleDownFailed, "scale-down cancelled: the ElastiService is being deleted")
+		return
+	}
 	if t, ok := annotatedActivity(fresh); ok && !t.Before(decided.Truncate(time.Second)) {
 		l.lastActive[key] = l.now()
 		l.cancel(ctx, es, ReasonRequestReceived, "scale-down cancelled: a request arrived while the Service was being switched to proxy mode")
