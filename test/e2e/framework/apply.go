@@ -1,0 +1,74 @@
+package framework
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// Decode splits a multi-document YAML manifest into objects, after replacing each
+// placeholder key of vars by its value.
+func Decode(manifest string, vars map[string]string) ([]*unstructured.Unstructured, error) {
+	for k, v := range vars {
+		manifest = strings.ReplaceAll(manifest, k, v)
+	}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifest)))
+	var out []*unstructured.Unstructured
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading manifest: %w", err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj := &unstructured.Unstructured{}
+		if err := utilyaml.Unmarshal(doc, &obj.Object); err != nil {
+			return nil, fmt.Errorf("decoding manifest document: %w", err)
+		}
+		if len(obj.Object) == 0 {
+			continue
+		}
+		out = append(out, obj)
+	}
+}
+
+// CreateAll creates every object of the manifest, leaving those that already exist alone.
+func (e *Env) CreateAll(ctx context.Context, manifest string, vars map[string]string) error {
+	objs, err := Decode(manifest, vars)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := e.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// DeleteAll deletes every object of the manifest, ignoring those already gone.
+func (e *Env) DeleteAll(ctx context.Context, manifest string, vars map[string]string) error {
+	objs, err := Decode(manifest, vars)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(objs) - 1; i >= 0; i-- {
+		if err := e.Client.Delete(ctx, objs[i]); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", objs[i].GetKind(), objs[i].GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}

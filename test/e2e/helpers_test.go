@@ -1,0 +1,142 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/test/e2e/framework"
+)
+
+// httpClient is a client bound to one gateway pod.
+type httpClient struct {
+	addr     string
+	fresh    *http.Client // a new connection per request
+	keepOpen *http.Client // reuses connections
+}
+
+func newHTTPClient(addr string) *httpClient {
+	return &httpClient{addr: addr, fresh: framework.GatewayClient(addr, false), keepOpen: framework.GatewayClient(addr, true)}
+}
+
+// app deploys a demo app with an ElastiService (mutated by edit) and waits for serve mode.
+func (f *fixture) app(o framework.AppOptions, edit func(*elastiv1.ElastiService)) *framework.App {
+	f.t.Helper()
+	app, err := f.ns.DeployApp(f.ctx, o)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	es := framework.ElastiServiceFor(app)
+	if edit != nil {
+		edit(es)
+	}
+	if err := env.CreateElastiService(f.ctx, es); err != nil {
+		f.t.Fatal(err)
+	}
+	if o.ZeroReplicas {
+		return app
+	}
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode with a ready pod", framework.InServeMode); err != nil {
+		f.t.Fatal(err)
+	}
+	return app
+}
+
+// toZero scales the app to 0 by hand and waits for proxy mode with no ready pod.
+func (f *fixture) toZero(app *framework.App) *framework.State {
+	f.t.Helper()
+	if err := app.SetReplicas(f.ctx, 0); err != nil {
+		f.t.Fatal(err)
+	}
+	st, err := app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "proxy mode at zero replicas", func(s *framework.State) bool {
+		return framework.AtZeroInProxyMode(s) && s.ReadyReplicas == 0
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.waitNoAppPods(app)
+	return st
+}
+
+// waitNoAppPods waits until the app's pods are gone, so that the next request really wakes it.
+func (f *fixture) waitNoAppPods(app *framework.App) {
+	f.t.Helper()
+	err := framework.Poll(f.ctx, env.Config.Scale(60*time.Second), 200*time.Millisecond, "the app's pods to be gone",
+		func(ctx context.Context) (bool, string, error) {
+			pods, err := env.PodsBySelector(ctx, f.ns.Name, "app="+app.Name)
+			return len(pods) == 0, fmt.Sprintf("%d pods", len(pods)), err
+		})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// url is the gateway URL of an app's Service.
+func (f *fixture) url(app *framework.App, port int, path string) string {
+	return framework.ServiceURL(f.ns.Name, app.Name, port, path)
+}
+
+// mustGet sends one GET through the gateway on a new connection and expects 200 and want.
+func (f *fixture) mustGet(url, want string) *framework.Response {
+	f.t.Helper()
+	r, err := framework.Get(f.ctx, f.gw.fresh, url)
+	if err != nil {
+		f.t.Fatalf("GET %s: %v", url, err)
+	}
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, want) {
+		f.t.Fatalf("GET %s: status %d body %.300q, want 200 and %q", url, r.Status, r.Body, want)
+	}
+	return r
+}
+
+// heldFor reads the time a response was held from its Server-Timing header (0 when absent).
+func heldFor(h http.Header) time.Duration {
+	for _, v := range h.Values("Server-Timing") {
+		for _, part := range strings.Split(v, ",") {
+			fields := strings.Split(strings.TrimSpace(part), ";")
+			for _, fld := range fields[1:] {
+				if d, ok := strings.CutPrefix(strings.TrimSpace(fld), "dur="); ok {
+					var ms float64
+					if _, err := fmt.Sscanf(d, "%g", &ms); err == nil {
+						return time.Duration(ms * float64(time.Millisecond))
+					}
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// dumpSystem writes Elasti's own pods and the tail of their logs.
+func dumpSystem(ctx context.Context, w io.Writer) {
+	ns := env.Config.SystemNamespace
+	pods, err := env.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		fmt.Fprintf(w, "listing %s: %v\n", ns, err)
+		return
+	}
+	for _, p := range pods.Items {
+		fmt.Fprintf(w, "---- %s/%s ready=%v ----\n", ns, p.Name, framework.PodReady(&p))
+		for _, c := range p.Spec.Containers {
+			b, err := env.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: ptr.To[int64](40)}).DoRaw(ctx)
+			if err != nil {
+				fmt.Fprintf(w, "logs of %s: %v\n", c.Name, err)
+				continue
+			}
+			fmt.Fprintf(w, "%s\n", b)
+		}
+	}
+}
+
+func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }

@@ -1,0 +1,37 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/elasti-dev/elasti/test/e2e/framework"
+)
+
+// TestTwoPortsStatefulSet: a StatefulSet target behind a Service with two ports. At zero, a
+// request to each port wakes it and reaches the container behind that port (not the other).
+func TestTwoPortsStatefulSet(t *testing.T) {
+	f := setup(t, "twoports", 1)
+	app := f.app(framework.AppOptions{Name: "sts", StatefulSet: true, SecondPort: true}, nil)
+	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("sts"))
+	f.mustGet(f.url(app, 8081, "/"), framework.SecondMessage("sts"))
+
+	st := f.toZero(app)
+	for _, sl := range st.ProxySlices {
+		if len(sl.Ports) != 2 {
+			t.Errorf("proxy slice %s has %d ports, want both Service ports", sl.Name, len(sl.Ports))
+		}
+	}
+	start := time.Now()
+	f.mustGet(f.url(app, 8081, "/"), framework.SecondMessage("sts"))
+	step(t, start, "second port woke the StatefulSet")
+	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("sts"))
+
+	f.toZero(app)
+	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("sts"))
+	step(t, start, "first port woke it again")
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "serve mode", framework.InServeMode); err != nil {
+		t.Fatal(err)
+	}
+}
