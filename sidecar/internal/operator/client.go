@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,8 +157,8 @@ func (c *Client) loop(l *rpcLock) {
 		}
 		wait := c.resendInterval
 		if err != nil {
-			c.logger.Error(err, "reporting held requests to the operator", "service", key, "waiting", n, "retryIn", backoff)
-			wait, backoff = backoff, min(2*backoff, c.maxRetryDuration)
+			wait, backoff = max(backoff, retryAfter(err)), min(2*backoff, c.maxRetryDuration)
+			c.logger.Error(err, "reporting held requests to the operator", "service", key, "waiting", n, "retryIn", wait)
 		} else {
 			backoff = c.retryDuration
 		}
@@ -208,7 +210,36 @@ func (c *Client) send(rc messages.RequestCount) error {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("operator answered RequestCount with %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return &statusError{status: resp.Status, msg: strings.TrimSpace(string(msg)), retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
 	}
 	return nil
+}
+
+// statusError is a non-2xx answer; retryAfter is the operator's Retry-After (429, 503), if any.
+type statusError struct {
+	status, msg string
+	retryAfter time.Duration
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("operator answered RequestCount with %s: %s", e.status, e.msg)
+}
+
+// retryAfter is the delay the operator asked for, 0 when it did not.
+func retryAfter(err error) time.Duration {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.retryAfter
+	}
+	return 0
+}
+
+// parseRetryAfter reads a Retry-After in seconds (the operator never sends a date), capped at a
+// minute so that a bad header cannot stall the reports.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, time.Minute)
 }

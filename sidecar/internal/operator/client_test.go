@@ -2,6 +2,8 @@ package operator
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -111,4 +113,14 @@ func TestActivityIsRateLimited(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // give a wrongly started loop the chance to send
 	assert.Len(t, f.op.RequestCounts(), 1, "a second activity report within the interval")
 	assert.Equal(t, 1, f.op.RequestCounts()[0].Count)
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	assert.Equal(t, 2*time.Second, parseRetryAfter("2"))
+	assert.Equal(t, time.Minute, parseRetryAfter("3600"))
+	assert.Zero(t, parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"))
+	assert.Zero(t, parseRetryAfter(""))
+	err := error(&statusError{status: "429 Too Many Requests", retryAfter: time.Second})
+	assert.Equal(t, time.Second, retryAfter(fmt.Errorf("wrapped: %w", err)))
+	assert.Zero(t, retryAfter(io.EOF))
 }
