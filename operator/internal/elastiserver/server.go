@@ -114,6 +114,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc(stream.StreamPath, s.serveStream)
 	mux.HandleFunc(stream.AckPath, s.serveAck)
 	s.handler = mux
+	if opts.Cache == nil {
+		close(s.ready) // nothing to wait for: the state changes only through tests
+	}
 	return s, nil
 }
 
@@ -165,8 +168,6 @@ func (s *Server) Start(ctx context.Context) error {
 		if err := s.startWatching(ctx); err != nil {
 			return err
 		}
-	} else {
-		close(s.ready)
 	}
 	ln, err := s.listen(ctx)
 	if err != nil {

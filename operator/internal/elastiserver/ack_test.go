@@ -1,0 +1,93 @@
+package elastiserver
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/stream"
+)
+
+func TestAckAnswers(t *testing.T) {
+	tests := []struct {
+		name, method, token, body string
+		wantCode                  int
+		wantError                 string
+	}{
+		{name: "no token", method: http.MethodPost, body: `{"version":1,"services":[]}`, wantCode: 401, wantError: "unauthenticated"},
+		{name: "GET", method: http.MethodGet, token: "gw-1", wantCode: 405, wantError: "use POST"},
+		{name: "too large", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":["` + strings.Repeat("a", MaxAckBytes) + `"]}`, wantCode: 413, wantError: "over the limit"},
+		{name: "malformed", method: http.MethodPost, token: "gw-1", body: `{"version":`, wantCode: 400, wantError: "invalid Ack"},
+		{name: "unknown field", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":[],"extra":true}`, wantCode: 400, wantError: "unknown field"},
+		{name: "trailing data", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":[]} {}`, wantCode: 400, wantError: "trailing data"},
+		{name: "bad key", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":["orders"]}`, wantCode: 400, wantError: `service key "orders" is not "namespace/name"`},
+		{name: "negative version", method: http.MethodPost, token: "gw-1", body: `{"version":-1,"services":[]}`, wantCode: 400, wantError: "invalid Ack"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, gatewayPod("gw-1"))
+			w := call(f.srv.Handler(), tt.method, stream.AckPath, tt.token, strings.NewReader(tt.body))
+			require.Equal(t, tt.wantCode, w.Code, w.Body.String())
+			var got errorBody
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got), w.Body.String())
+			assert.Contains(t, got.Error, tt.wantError)
+			assert.Empty(t, f.patches)
+		})
+	}
+}
+
+func TestAckAnnotatesTheCallerPod(t *testing.T) {
+	f := newFixture(t, gatewayPod("gw-1"), gatewayPod("gw-2"))
+	ack := func(body string) {
+		w := call(f.srv.Handler(), http.MethodPost, stream.AckPath, "gw-1", strings.NewReader(body))
+		require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	}
+	annotation := func(pod string) (string, bool) {
+		p := &corev1.Pod{}
+		require.NoError(t, f.client.Get(context.Background(), types.NamespacedName{Namespace: "edge", Name: pod}, p))
+		v, ok := p.Annotations[names.AnnotationAckedServices]
+		return v, ok
+	}
+	ack(`{"version":1,"services":["shop/orders","a/b","shop/orders"]}`)
+	v, _ := annotation("gw-1")
+	assert.Equal(t, "a/b,shop/orders", v, "sorted, without duplicates")
+	_, ok := annotation("gw-2")
+	assert.False(t, ok, "only the caller's pod is annotated")
+
+	ack(`{"version":2,"services":["shop/orders","a/b"]}`)
+	assert.Equal(t, 1, f.patches["edge/gw-1"], "no patch when nothing changed")
+
+	ack(`{"version":3,"services":[]}`)
+	v, ok = annotation("gw-1")
+	assert.True(t, ok)
+	assert.Equal(t, "", v, "an empty set is recorded, not left stale")
+	assert.Equal(t, 2, f.patches["edge/gw-1"])
+}
+
+func FuzzDecodeAck(f *testing.F) {
+	f.Add([]byte(`{"version":1,"services":["shop/orders"]}`))
+	f.Add([]byte(`{"version":18446744073709551615,"services":null}`))
+	f.Add([]byte(`{"services":["a/b","a/b"]}garbage`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ack, err := DecodeAck(strings.NewReader(string(body)))
+		if err != nil {
+			return
+		}
+		for i, k := range ack.Services {
+			if !ackKey.MatchString(k) || (i > 0 && ack.Services[i-1] >= k) {
+				t.Fatalf("accepted keys not valid, sorted and unique: %q", ack.Services)
+			}
+		}
+		if strings.Contains(strings.Join(ack.Services, ","), ",,") {
+			t.Fatalf("annotation value would hold an empty key: %q", ack.Services)
+		}
+	})
+}

@@ -1,0 +1,183 @@
+package elastiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/messages"
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/scaling"
+	"github.com/elasti-dev/elasti/pkg/stream"
+)
+
+// call sends one request to the handler and returns the recorded answer.
+func call(h http.Handler, method, path, token string, body io.Reader) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, body)
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// unsizedReader hides the body's length, so the handler cannot reject it by Content-Length.
+type unsizedReader struct{ io.Reader }
+
+func TestIncomingRequestAnswers(t *testing.T) {
+	const good = `{"count":2,"svc":"orders","namespace":"shop"}`
+	big := `{"count":1,"svc":"orders","namespace":"shop","x":"` + strings.Repeat("a", messages.MaxRequestCountBytes) + `"}`
+	tests := []struct {
+		name      string
+		method    string
+		token     string
+		body      io.Reader
+		scaleErr  error
+		wantCode  int
+		wantError string
+		wantBody  *IncomingRequestResponse
+	}{
+		{name: "no token", method: http.MethodPost, body: strings.NewReader(good), wantCode: 401, wantError: "unauthenticated"},
+		{name: "unknown token", method: http.MethodPost, token: "stranger", body: strings.NewReader(good), wantCode: 401, wantError: "token not accepted"},
+		{name: "authentication unavailable", method: http.MethodPost, token: "broken", body: strings.NewReader(good), wantCode: 503, wantError: "authentication is unavailable"},
+		{name: "GET", method: http.MethodGet, token: "gw-1", wantCode: 405, wantError: "method GET is not allowed on /informer/incoming-request; use POST"},
+		{name: "too large by Content-Length", method: http.MethodPost, token: "gw-1", body: strings.NewReader(big), wantCode: 413, wantError: "over the limit of 4096 bytes"},
+		{name: "too large, chunked", method: http.MethodPost, token: "gw-1", body: unsizedReader{strings.NewReader(big)}, wantCode: 413, wantError: "over the limit of 4096 bytes"},
+		{name: "empty body", method: http.MethodPost, token: "gw-1", body: strings.NewReader(""), wantCode: 400, wantError: "empty body"},
+		{name: "malformed JSON", method: http.MethodPost, token: "gw-1", body: strings.NewReader(`{"count":`), wantCode: 400, wantError: "invalid RequestCount"},
+		{name: "wrong type", method: http.MethodPost, token: "gw-1", body: strings.NewReader(`{"count":"1","svc":"orders","namespace":"shop"}`), wantCode: 400, wantError: `field "count" must be a int`},
+		{name: "unknown field", method: http.MethodPost, token: "gw-1", body: strings.NewReader(`{"count":1,"svc":"orders","namespace":"shop","x":1}`), wantCode: 400, wantError: "unknown field"},
+		{name: "invalid name", method: http.MethodPost, token: "gw-1", body: strings.NewReader(`{"count":1,"svc":"Orders","namespace":"shop"}`), wantCode: 400, wantError: "not a valid Service name"},
+		{name: "unknown service", method: http.MethodPost, token: "gw-1", body: strings.NewReader(`{"count":1,"svc":"cart","namespace":"shop"}`), wantCode: 404, wantError: "no ElastiService names Service shop/cart"},
+		{name: "scale-up fails", method: http.MethodPost, token: "gw-1", body: strings.NewReader(good), scaleErr: errors.New("scaling shop/orders Deployment: forbidden"), wantCode: 503, wantError: "forbidden"},
+		{name: "accepted", method: http.MethodPost, token: "gw-1", body: strings.NewReader(good), wantCode: 202, wantBody: &IncomingRequestResponse{Service: "shop/orders", State: StateScalingUp, Replicas: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, elastiService("shop", "orders-es", "orders"), gatewayPod("gw-1"))
+			f.scaler.err = tt.scaleErr
+			w := call(f.srv.Handler(), tt.method, stream.IncomingRequestPath, tt.token, tt.body)
+			require.Equal(t, tt.wantCode, w.Code, w.Body.String())
+			assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
+			if tt.wantBody != nil {
+				var got IncomingRequestResponse
+				require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+				assert.Equal(t, *tt.wantBody, got)
+				assert.Equal(t, []string{"shop/orders-es"}, f.scaler.calls)
+				return
+			}
+			var got errorBody
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got), w.Body.String())
+			assert.Contains(t, got.Error, tt.wantError)
+			switch tt.wantCode {
+			case 401:
+				assert.NotEmpty(t, w.Header().Get("WWW-Authenticate"))
+			case 405:
+				assert.Equal(t, "POST", w.Header().Get("Allow"))
+			case 503:
+				assert.Equal(t, "1", w.Header().Get("Retry-After"))
+			}
+			if tt.scaleErr == nil {
+				assert.Empty(t, f.scaler.calls, "nothing is scaled for a rejected request")
+			}
+		})
+	}
+}
+
+func TestIncomingRequestState(t *testing.T) {
+	tests := []struct {
+		name      string
+		result    scaling.ScaleResult
+		endpoints []stream.Endpoint
+		want      string
+	}{
+		{name: "scaled from zero", result: scaling.ScaleResult{Replicas: 2, ScaledFromZero: true}, want: StateScalingUp},
+		{name: "up, no endpoint yet", result: scaling.ScaleResult{Replicas: 2}, want: StateWaking},
+		{name: "up, endpoint not ready", result: scaling.ScaleResult{Replicas: 2}, endpoints: []stream.Endpoint{{IP: "10.0.0.1"}}, want: StateWaking},
+		{name: "up, endpoint ready", result: scaling.ScaleResult{Replicas: 2}, endpoints: []stream.Endpoint{{IP: "10.0.0.1"}, {IP: "10.0.0.2", Ready: true}}, want: StateReady},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, elastiService("shop", "orders", "orders"), gatewayPod("gw-1"))
+			f.scaler.result = tt.result
+			f.srv.state.set("shop/orders", &stream.Service{Namespace: "shop", Name: "orders", Endpoints: tt.endpoints})
+			w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":1,"svc":"orders","namespace":"shop"}`))
+			require.Equal(t, http.StatusAccepted, w.Code)
+			var got IncomingRequestResponse
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+			assert.Equal(t, IncomingRequestResponse{Service: "shop/orders", State: tt.want, Replicas: tt.result.Replicas}, got)
+		})
+	}
+}
+
+func TestIncomingRequestRateLimit(t *testing.T) {
+	f := newFixture(t, elastiService("shop", "orders", "orders"), elastiService("shop", "cart", "cart"), gatewayPod("gw-1"), gatewayPod("gw-2"))
+	send := func(token, svc string) *httptest.ResponseRecorder {
+		return call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, token, strings.NewReader(`{"count":1,"svc":"`+svc+`","namespace":"shop"}`))
+	}
+	for range 3 { // burst 3
+		require.Equal(t, http.StatusAccepted, send("gw-1", "orders").Code)
+	}
+	w := send("gw-1", "orders")
+	require.Equal(t, http.StatusTooManyRequests, w.Code, w.Body.String())
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Contains(t, w.Body.String(), "too many RequestCounts for shop/orders from pod edge/gw-1")
+
+	assert.Equal(t, http.StatusAccepted, send("gw-2", "orders").Code, "another caller is not limited")
+	assert.Equal(t, http.StatusAccepted, send("gw-1", "cart").Code, "another service is not limited")
+
+	f.clock.Add(time.Second) // rate 1/s: one token back
+	assert.Equal(t, http.StatusAccepted, send("gw-1", "orders").Code)
+	assert.Equal(t, http.StatusTooManyRequests, send("gw-1", "orders").Code)
+	assert.Len(t, f.scaler.calls, 6, "a limited request scales nothing")
+}
+
+func TestIncomingRequestMarksActivity(t *testing.T) {
+	f := newFixture(t, elastiService("shop", "orders", "orders"), gatewayPod("gw-1"), gatewayPod("gw-2"))
+	send := func(token string) {
+		w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, token, strings.NewReader(`{"count":1,"svc":"orders","namespace":"shop"}`))
+		require.Equal(t, http.StatusAccepted, w.Code)
+	}
+	annotation := func() string {
+		es := &v1alpha1.ElastiService{}
+		require.NoError(t, f.client.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "orders"}, es))
+		return es.Annotations[names.AnnotationLastActivity]
+	}
+	send("gw-1")
+	assert.Equal(t, "2026-05-01T10:00:00Z", annotation())
+	f.clock.Add(2 * time.Second)
+	send("gw-2")
+	assert.Equal(t, 1, f.patches["shop/orders"], "at most one patch per interval, whoever calls")
+	f.clock.Add(3 * time.Second)
+	send("gw-1")
+	assert.Equal(t, "2026-05-01T10:00:05Z", annotation())
+	assert.Equal(t, 2, f.patches["shop/orders"])
+}
+
+func TestElastiServiceForPicksTheOldest(t *testing.T) {
+	older := elastiService("shop", "b-first", "orders")
+	older.CreationTimestamp.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	newer := elastiService("shop", "a-second", "orders")
+	newer.CreationTimestamp.Time = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	other := elastiService("other", "x", "orders")
+	f := newFixture(t, newer, older, other)
+	es, err := elastiServiceFor(context.Background(), f.client, "shop", "orders")
+	require.NoError(t, err)
+	require.NotNil(t, es)
+	assert.Equal(t, "b-first", es.Name)
+	es, err = elastiServiceFor(context.Background(), f.client, "shop", "cart")
+	require.NoError(t, err)
+	assert.Nil(t, es)
+}
