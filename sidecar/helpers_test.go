@@ -45,6 +45,8 @@ func testConfig(t *testing.T, op *stuboperator.Operator) Config {
 
 func discard() logr.Logger { return logr.Discard() }
 
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
 // startSidecar starts a sidecar and waits until it has applied the operator's snapshot.
 func startSidecar(t *testing.T, cfg Config) *Sidecar {
 	t.Helper()
