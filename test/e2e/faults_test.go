@@ -1,0 +1,243 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/test/e2e/framework"
+)
+
+// leaseName is the operator's leader election Lease (its --leader-election-id).
+const leaseName = "elasti-operator.elasti.dev"
+
+// TestOperatorLeaderKilledDuringWake: requests wake a Service at zero; right after they are sent
+// the operator leader's pod is killed (grace 0). Every request still answers 200, a new leader
+// takes over and the Service returns to serve mode.
+func TestOperatorLeaderKilledDuringWake(t *testing.T) {
+	f := setup(t, "leader", 1)
+	app := f.app(framework.AppOptions{Name: "app", StartupDelay: 3 * time.Second}, nil)
+	f.toZero(app)
+	leader := leaderPod(t, f.ctx)
+	start := time.Now()
+	done := make(chan *framework.BurstResult, 1)
+	go func() { done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 50, framework.AppMessage("app")) }()
+	time.Sleep(200 * time.Millisecond)
+	zero := int64(0)
+	if err := env.Kube.CoreV1().Pods(env.Config.SystemNamespace).Delete(f.ctx, leader, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatalf("killing the leader %s: %v", leader, err)
+	}
+	step(t, start, "killed the leader %s during the wake-up", leader)
+	res := <-done
+	step(t, start, "requests: %s", res)
+	if res.OK != 50 {
+		t.Errorf("%d of 50 requests answered 200 across the leader's death: %s", res.OK, res)
+	}
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode under a new leader", framework.InServeMode); err != nil {
+		t.Fatal(err)
+	}
+	step(t, start, "serve mode; new leader %s", leaderPod(t, f.ctx))
+	waitPods(t, f.ctx, env.Config.SystemNamespace, "app.kubernetes.io/name=elasti-operator", 2)
+}
+
+// leaderPod returns the pod name holding the operator's Lease.
+func leaderPod(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	var holder string
+	err := framework.Poll(ctx, env.Config.Scale(60*time.Second), 250*time.Millisecond, "an operator leader",
+		func(ctx context.Context) (bool, string, error) {
+			l, err := env.Kube.CoordinationV1().Leases(env.Config.SystemNamespace).Get(ctx, leaseName, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+				return false, "no holder", nil
+			}
+			holder, _, _ = strings.Cut(*l.Spec.HolderIdentity, "_")
+			_, err = env.Kube.CoreV1().Pods(env.Config.SystemNamespace).Get(ctx, holder, metav1.GetOptions{})
+			return err == nil, "holder " + holder, err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return holder
+}
+
+// TestSidecarRestartWhileHeld: two gateway pods, a Service at zero whose app takes 8 s to start.
+// Requests are held by both sidecars (sent straight to each sidecar's proxy port, so it is known
+// which holds what); then one sidecar container is killed. Its clients see a prompt, clean error
+// (not a hang until the hold timeout); the other sidecar's clients all get 200; the gateway
+// container beside the killed sidecar is not restarted; after the restart, requests through that
+// gateway succeed again.
+func TestSidecarRestartWhileHeld(t *testing.T) {
+	f := setup(t, "sidecarkill", 2)
+	app := f.app(framework.AppOptions{Name: "app", StartupDelay: 8 * time.Second}, nil)
+	f.toZero(app)
+	pods, err := f.ns.GatewayPods(f.ctx, "gateway")
+	if err != nil || len(pods) < 2 {
+		t.Fatalf("want 2 gateway pods: %v", err)
+	}
+	victim, other := pods[0], pods[1]
+	sidecarID, gatewayRestarts := containerIDs(&victim)
+	if sidecarID == "" {
+		t.Fatalf("pod %s has no running %s container", victim.Name, names.SidecarContainerName)
+	}
+	if len(framework.ContainerProcesses(sidecarID)) == 0 {
+		t.Skipf("SKIP: the sidecar's processes are not visible from here (run the suite on the node, as root)")
+	}
+	url := f.url(app, 0, "/")
+	start := time.Now()
+	var wg sync.WaitGroup
+	var victimRes, otherRes []outcome
+	var mu sync.Mutex
+	for i := range 20 {
+		target := other
+		if i%2 == 0 {
+			target = victim
+		}
+		wg.Go(func() {
+			o := timedGet(f.ctx, net.JoinHostPort(target.Status.PodIP, fmt.Sprint(names.DefaultProxyPort)), url)
+			mu.Lock()
+			defer mu.Unlock()
+			if target.Name == victim.Name {
+				victimRes = append(victimRes, o)
+			} else {
+				otherRes = append(otherRes, o)
+			}
+		})
+	}
+	time.Sleep(2 * time.Second)
+	killedAt := time.Now()
+	n, err := framework.KillContainer(sidecarID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, start, "killed %d processes of the sidecar of %s while requests were held", n, victim.Name)
+	wg.Wait()
+	for _, o := range victimRes {
+		if o.err == nil && o.status == http.StatusOK {
+			continue // answered before the kill took effect: fine
+		}
+		if o.at.Sub(killedAt) > 10*time.Second {
+			t.Errorf("a client of the killed sidecar waited %s after the kill (%s): not a prompt error", o.at.Sub(killedAt), o)
+		}
+	}
+	for _, o := range otherRes {
+		if o.err != nil || o.status != http.StatusOK {
+			t.Errorf("a client of the other sidecar was affected: %s", o)
+		}
+	}
+	step(t, start, "killed sidecar's clients: %v; other sidecar's clients: %v", victimRes, otherRes)
+	waitPods(t, f.ctx, f.ns.Name, "e2e-gateway=gateway", 2)
+	p, err := env.Kube.CoreV1().Pods(f.ns.Name).Get(f.ctx, victim.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, restarts := containerIDs(p); restarts != gatewayRestarts {
+		t.Errorf("the gateway container beside the sidecar restarted (%d → %d restarts)", gatewayRestarts, restarts)
+	}
+	f.toZero(app)
+	c := framework.GatewayClient(net.JoinHostPort(victim.Status.PodIP, "8080"), false)
+	res := framework.Burst(f.ctx, c, url, 20, framework.AppMessage("app"))
+	if res.OK != 20 {
+		t.Fatalf("after the sidecar restart, %d of 20 requests through its gateway succeeded: %s", res.OK, res)
+	}
+}
+
+type outcome struct {
+	status int
+	err    error
+	at     time.Time
+}
+
+func (o outcome) String() string {
+	if o.err != nil {
+		return fmt.Sprintf("error %v at %s", o.err, o.at.Format("15:04:05.000"))
+	}
+	return fmt.Sprintf("%d at %s", o.status, o.at.Format("15:04:05.000"))
+}
+
+func timedGet(ctx context.Context, addr, url string) outcome {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	r, err := framework.Get(ctx, framework.GatewayClient(addr, false), url)
+	if err != nil {
+		return outcome{err: err, at: time.Now()}
+	}
+	return outcome{status: r.Status, at: time.Now()}
+}
+
+// containerIDs returns the sidecar's container ID and the restart count of the pod's other
+// containers.
+func containerIDs(p *corev1.Pod) (sidecar string, otherRestarts int32) {
+	for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if s.Name == names.SidecarContainerName {
+			if s.State.Running != nil {
+				sidecar = s.ContainerID
+			}
+			continue
+		}
+		otherRestarts += s.RestartCount
+	}
+	return sidecar, otherRestarts
+}
+
+// TestAPIServerRestart (local cluster only): a request to a Service at zero is held while the
+// kube-apiserver is stopped for 5 s and started again; it answers 200 once the operator can scale
+// the target, the Service returns to serve mode, and a second scale-to-zero and wake-up work (the
+// operator's watches recovered).
+func TestAPIServerRestart(t *testing.T) {
+	f := setup(t, "apiserver", 1)
+	node := framework.Node{StateDir: env.Config.LocalClusterDir}
+	component := os.Getenv("E2E_APISERVER_COMPONENT")
+	if component == "" {
+		component = "kube-apiserver"
+	}
+	if _, err := node.PidFile(component); err != nil {
+		t.Skipf("SKIP: the API server can only be restarted on the local cluster: %v", err)
+	}
+	app := f.app(framework.AppOptions{Name: "app"}, nil)
+	f.toZero(app)
+	start := time.Now()
+	done := make(chan *framework.BurstResult, 1)
+	go func() { done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 10, framework.AppMessage("app")) }()
+	time.Sleep(100 * time.Millisecond)
+	pid, err := node.RestartProcess(f.ctx, component, 5*time.Second)
+	if err != nil {
+		t.Fatalf("restarting %s: %v", component, err)
+	}
+	step(t, start, "%s restarted (pid %d)", component, pid)
+	err = framework.Poll(f.ctx, env.Config.Scale(60*time.Second), 250*time.Millisecond, "the API server to answer again",
+		func(ctx context.Context) (bool, string, error) {
+			_, err := env.Kube.Discovery().ServerVersion()
+			return err == nil, "", err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, start, "API server answers")
+	res := <-done
+	step(t, start, "held requests: %s", res)
+	if res.OK != 10 {
+		t.Errorf("%d of 10 held requests answered 200 across the API server restart: %s", res.OK, res)
+	}
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode after the restart", framework.InServeMode); err != nil {
+		t.Fatal(err)
+	}
+	f.toZero(app)
+	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
+	step(t, start, "second wake-up after the restart works")
+}
+
