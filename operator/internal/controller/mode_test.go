@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 )
@@ -38,6 +39,34 @@ func TestDecideMode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, decideMode(tt.in))
+		})
+	}
+}
+
+func TestReadyCondition(t *testing.T) {
+	es := &v1alpha1.ElastiService{Spec: v1alpha1.ElastiServiceSpec{Service: "orders",
+		ScaleTargetRef: v1alpha1.ScaleTargetRef{Kind: "Deployment", Name: "orders"}}}
+	tests := []struct {
+		name    string
+		d       decision
+		sidecar int
+		status  metav1.ConditionStatus
+		reason  string
+	}{
+		{"serving ready pods", decision{v1alpha1.ModeServe, ReasonTargetReady}, 0, metav1.ConditionTrue, ReasonTargetReady},
+		{"serving, nothing ready", decision{v1alpha1.ModeServe, ReasonTargetNotReady}, 3, metav1.ConditionFalse, ReasonTargetNotReady},
+		{"service missing", decision{v1alpha1.ModeServe, ReasonServiceNotFound}, 3, metav1.ConditionFalse, ReasonServiceNotFound},
+		{"target missing", decision{v1alpha1.ModeServe, ReasonTargetNotFound}, 3, metav1.ConditionFalse, ReasonTargetNotFound},
+		{"proxy with sidecars", decision{v1alpha1.ModeProxy, ReasonTargetAtZero}, 2, metav1.ConditionTrue, ReasonTargetAtZero},
+		{"waking with sidecars", decision{v1alpha1.ModeProxy, ReasonWaking}, 1, metav1.ConditionTrue, ReasonWaking},
+		{"proxy without sidecars", decision{v1alpha1.ModeProxy, ReasonTargetAtZero}, 0, metav1.ConditionFalse, ReasonNoReadySidecars},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, reason, msg := readyCondition(es, tt.d, tt.sidecar)
+			assert.Equal(t, tt.status, status)
+			assert.Equal(t, tt.reason, reason)
+			assert.NotEmpty(t, msg)
 		})
 	}
 }
