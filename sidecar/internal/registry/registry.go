@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -101,39 +102,12 @@ func (r *Registry) Lookup(a hosts.Authority) (*Service, error) {
 // Apply applies one stream message and returns the sorted keys known afterwards. A stream
 // must start with a snapshot; updates before one are rejected.
 func (r *Registry) Apply(msg stream.Message) ([]string, error) {
-	old := r.current.Load()
-	var next map[string]*Service
-	var changed []string
-	switch msg.Type {
-	case stream.TypeSnapshot:
-		next = make(map[string]*Service, len(msg.Services))
-		for k := range old.services {
-			changed = append(changed, k)
-		}
-	case stream.TypeUpdate:
-		if !r.synced.Load() {
-			return nil, errors.New("update before the first snapshot")
-		}
-		next = make(map[string]*Service, len(old.services)+len(msg.Services))
-		for k, s := range old.services {
-			next[k] = s
-		}
-		for _, k := range msg.Removed {
-			delete(next, k)
-			changed = append(changed, k)
-		}
-	case stream.TypeHeartbeat:
+	if msg.Type == stream.TypeHeartbeat {
 		return r.Keys(), nil
-	default:
-		return nil, fmt.Errorf("unknown message type %q", msg.Type)
 	}
-	for i := range msg.Services {
-		s := msg.Services[i]
-		if err := validate(s); err != nil {
-			return nil, err
-		}
-		next[s.Key()] = &Service{Service: s, Key: s.Key()}
-		changed = append(changed, s.Key())
+	next, changed, err := r.next(msg)
+	if err != nil {
+		return nil, err
 	}
 	r.current.Store(r.index(msg.Version, next))
 	if msg.Type == stream.TypeSnapshot {
@@ -145,6 +119,40 @@ func (r *Registry) Apply(msg stream.Message) ([]string, error) {
 		r.onChange(slices.Compact(changed))
 	}
 	return r.Keys(), nil
+}
+
+// next computes the services after msg and the keys it changed, without publishing anything.
+func (r *Registry) next(msg stream.Message) (map[string]*Service, []string, error) {
+	old := r.current.Load()
+	var next map[string]*Service
+	var changed []string
+	switch msg.Type {
+	case stream.TypeSnapshot:
+		next = make(map[string]*Service, len(msg.Services))
+		for k := range old.services {
+			changed = append(changed, k)
+		}
+	case stream.TypeUpdate:
+		if !r.synced.Load() {
+			return nil, nil, errors.New("update before the first snapshot")
+		}
+		next = maps.Clone(old.services)
+		for _, k := range msg.Removed {
+			delete(next, k)
+			changed = append(changed, k)
+		}
+	default:
+		return nil, nil, fmt.Errorf("unknown message type %q", msg.Type)
+	}
+	for i := range msg.Services {
+		s := msg.Services[i]
+		if err := validate(s); err != nil {
+			return nil, nil, err
+		}
+		next[s.Key()] = &Service{Service: s, Key: s.Key()}
+		changed = append(changed, s.Key())
+	}
+	return next, changed, nil
 }
 
 func validate(s stream.Service) error {
