@@ -218,7 +218,7 @@ func (c *Client) send(rc messages.RequestCount) error {
 // statusError is a non-2xx answer; retryAfter is the operator's Retry-After (429, 503), if any.
 type statusError struct {
 	status, msg string
-	retryAfter time.Duration
+	retryAfter  time.Duration
 }
 
 func (e *statusError) Error() string {
