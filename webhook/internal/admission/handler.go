@@ -148,4 +148,3 @@ func (h *Handler) finish(ctx context.Context, resp *admissionv1.AdmissionRespons
 		h.record(pod, ns, res)
 	}
 }
-
