@@ -74,6 +74,25 @@ func TestProbeForwardsBeforeTheOperatorSaysReady(t *testing.T) {
 	assert.True(t, s.reg.Answering("shop/orders", "127.0.0.1"))
 }
 
+// TestProbeArrivingLaterIsUsed: the operator only learns the probe when the first pod exists;
+// requests held before that are still woken by the sidecar's probe.
+func TestProbeArrivingLaterIsUsed(t *testing.T) {
+	tg := newTarget(t, echo())
+	op := stuboperator.Start(testToken, service(tg, false))
+	defer op.Close()
+	s := startSidecar(t, testConfig(t, op))
+
+	held := getAsync(s, "orders.shop")
+	require.Eventually(t, func() bool { return s.queue.Waiting("shop/orders") == 1 }, 5*time.Second, time.Millisecond)
+	svc := service(tg, false)
+	svc.Probe = &stream.Probe{Type: stream.ProbeTCP, Port: tg.port}
+	op.SetService(svc)
+	require.NoError(t, tg.start())
+	r := <-held
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.status)
+}
+
 // TestRefusedConnectionIsRetriedElsewhere: one of two ready endpoints refuses; every request
 // still succeeds (nothing was sent to the dead one).
 func TestRefusedConnectionIsRetriedElsewhere(t *testing.T) {

@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 // apiError is the JSON body of every answer the sidecar writes itself.
@@ -21,9 +20,4 @@ func writeError(w http.ResponseWriter, code int, e apiError) {
 	h.Set("X-Elasti-Error", "true")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(e)
-}
-
-func splitKey(key string) (string, string) {
-	ns, name, _ := strings.Cut(key, "/")
-	return ns, name
 }

@@ -132,7 +132,6 @@ func hostOf(r *http.Request, header string) string {
 // hold waits until an endpoint can serve. It answers the request itself and returns false
 // when the request cannot be forwarded.
 func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
-	ns, name := splitKey(rt.key)
 	ticket, err := h.o.Queue.Enter(rt.key)
 	if err != nil {
 		h.reject(w, r, rt, http.StatusServiceUnavailable, "queue_full", err.Error())
@@ -147,11 +146,21 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
 		}
 		rt.heldFor = time.Since(rt.start)
 	}()
-	if svc, ok := h.o.Registry.Get(rt.key); ok && svc.Mode == stream.ModeProxy {
-		h.o.Reporter.Held(ns, name)
-	}
-	h.o.Prober.Ensure(h.probeCtx, rt.key)
 	return h.wait(w, r, rt, ticket)
+}
+
+// wake makes sure something is under way to make the service able to serve: the operator is
+// told (once per held request, proxy mode only; the reporter de-duplicates across requests) and
+// the pods are probed. It runs on every wake-up because the mode and the probe can arrive with
+// a later stream update.
+func (h *Handler) wake(svc *registry.Service, reported *bool) {
+	if !*reported && svc.Mode == stream.ModeProxy {
+		h.o.Reporter.Held(svc.Namespace, svc.Name)
+		*reported = true
+	}
+	if svc.Probe != nil {
+		h.o.Prober.Ensure(h.probeCtx, svc.Key)
+	}
 }
 
 // wait is hold's loop: check, then sleep until woken, timed out, aborted or abandoned.
@@ -159,6 +168,7 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket
 	timeout := h.o.HoldTimeout
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	reported := false
 	for first := true; ; first = false {
 		svc, ok := h.o.Registry.Get(rt.key)
 		if !ok {
@@ -173,6 +183,7 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket
 			rt.target = ep
 			return true
 		}
+		h.wake(svc, &reported)
 		select {
 		case <-ticket.C:
 		case <-r.Context().Done():
