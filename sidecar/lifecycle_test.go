@@ -2,7 +2,9 @@ package sidecar
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,12 +107,15 @@ func TestRefusedConnectionIsRetriedElsewhere(t *testing.T) {
 	defer op.Close()
 	s := startSidecar(t, testConfig(t, op))
 	for range 10 {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+s.ProxyAddr().String()+"/", http.NoBody)
+		// The body is not consumed by the refused attempt, so the retry carries all of it.
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.ProxyAddr().String()+"/", strings.NewReader("hello"))
 		req.Host = "orders.shop"
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "POST orders.shop 5", string(body))
 	}
 }
 

@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"encoding/json"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -128,4 +130,36 @@ func TestPortSelection(t *testing.T) {
 	assert.Equal(t, int32(8080), n)
 	_, ok = TargetPort(stream.Endpoint{Ports: map[string]int32{"a": 1, "b": 2}}, p)
 	assert.False(t, ok)
+}
+
+func FuzzApply(f *testing.F) {
+	f.Add([]byte(`{"type":"snapshot","version":1,"services":[{"namespace":"shop","name":"orders","mode":"proxy","hosts":["orders.example.com"],"clusterIPs":["10.0.0.1","fd00::1"],"ports":[{"port":80}]}]}`),
+		[]byte(`{"type":"update","version":2,"removed":["shop/orders"],"services":[{"namespace":"a","name":"b","mode":"serve","hosts":["x:y:z"],"clusterIPs":["bad"]}]}`),
+		"orders.example.com")
+	f.Fuzz(func(t *testing.T, first, second []byte, host string) {
+		r := New("cluster.local", nil)
+		for _, b := range [][]byte{first, second} {
+			var msg stream.Message
+			if json.Unmarshal(b, &msg) != nil {
+				continue
+			}
+			keys, err := r.Apply(msg)
+			if err != nil {
+				continue
+			}
+			if !slices.IsSorted(keys) {
+				t.Fatalf("keys not sorted: %v", keys)
+			}
+			for _, k := range keys {
+				if s, ok := r.Get(k); !ok || s.Key != k {
+					t.Fatalf("key %q listed but not found", k)
+				}
+			}
+		}
+		if a, err := hosts.Parse(host); err == nil {
+			if s, err := r.Lookup(a); err == nil && s == nil {
+				t.Fatalf("lookup of %q returned no service and no error", host)
+			}
+		}
+	})
 }
