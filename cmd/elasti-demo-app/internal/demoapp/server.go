@@ -63,7 +63,7 @@ func NewServer(log logr.Logger, message string) *Server {
 func (s *Server) route(path string, h http.HandlerFunc) { s.mux.Handle(path, s.count(path, h)) }
 
 // count counts a request under its route (a fixed set, so the label stays bounded) and logs the
-// first answer.
+// first answer to anything but a health probe.
 func (s *Server) count(path string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		label := path
@@ -71,9 +71,12 @@ func (s *Server) count(path string, h http.Handler) http.Handler {
 			label = "other"
 		}
 		s.requests.WithLabelValues(label).Inc()
-		s.first.Do(func() {
-			s.log.Info("first answer", "path", r.URL.Path, "sinceStart", time.Since(s.started).String())
-		})
+		if path != "/healthz" {
+			// Probes do not count: "first answer" marks the first request a client sent.
+			s.first.Do(func() {
+				s.log.Info("first answer", "path", r.URL.Path, "sinceStart", time.Since(s.started).String())
+			})
+		}
 		h.ServeHTTP(w, r)
 	})
 }
