@@ -63,8 +63,10 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ServiceHeader, "service-header", "x-envoy-decorator-operation", "Header naming the service for gateways that rewrite Host (empty: Host only).")
 
 	fs.DurationVar(&c.HoldTimeout, "hold-timeout", 2*time.Minute, "How long a request is held waiting for a pod, unless the ElastiService says otherwise.")
-	fs.IntVar(&c.MaxHeldPerService, "max-held-per-service", 5000, "Requests held at once for one service; more are answered 503.")
-	fs.IntVar(&c.MaxHeld, "max-held", 10000, "Requests held at once in total; more are answered 503.")
+	// A held request costs roughly 25 KiB and one being forwarded roughly 50 KiB (measured by the
+	// black-box harness), so the defaults fit the webhook's default 128 MiB memory limit.
+	fs.IntVar(&c.MaxHeldPerService, "max-held-per-service", 1000, "Requests held at once for one service; more are answered 503.")
+	fs.IntVar(&c.MaxHeld, "max-held", 2000, "Requests held at once in total; more are answered 503.")
 	fs.DurationVar(&c.RetryAfter, "retry-after", time.Second, "Retry-After sent with 503 answers.")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "On SIGTERM, how long held and in-flight requests may take to finish.")
 

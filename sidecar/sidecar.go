@@ -59,6 +59,7 @@ func New(cfg Config, log logr.Logger) (*Sidecar, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	applyMemoryLimit(log, cgroupMemoryMax)
 	if cfg.InsecureSkipVerify {
 		log.Info("WARNING: --insecure-skip-verify is set: the operator's certificate is NOT verified; use this only in tests")
 	}

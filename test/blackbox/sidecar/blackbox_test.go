@@ -79,9 +79,11 @@ func TestThousandHeldRequestsZeroLost(t *testing.T) {
 	}
 	// Sample how many the sidecar holds at once before the target is up.
 	var peakHeld string
+	var rssHeld int64
 	for time.Since(start) < startDelay/2 {
 		if v := metric(t, p.admin, `elasti_sidecar_held_requests{namespace="shop",service="orders"} `); v != "" {
 			peakHeld = v
+			rssHeld = rssKiB(p.cmd.Process.Pid)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -89,10 +91,10 @@ func TestThousandHeldRequestsZeroLost(t *testing.T) {
 	elapsed := time.Since(start)
 	peakRSS := rss.Stop()
 	slices.Sort(latencies)
-	t.Logf("FIGURES 1000-held: ok=%d failed=%d held-at-once(sampled)=%s total=%s p50=%s p99=%s max=%s (target start delay %s) RequestCounts=%d maxInFlight=%d sidecar RSS before=%d KiB peak=%d KiB",
+	t.Logf("FIGURES 1000-held: ok=%d failed=%d held-at-once(sampled)=%s total=%s p50=%s p99=%s max=%s (target start delay %s) RequestCounts=%d maxInFlight=%d sidecar RSS before=%d KiB, all held=%d KiB, peak (forwarding)=%d KiB",
 		ok.Load(), failed.Load(), peakHeld, elapsed.Round(time.Millisecond), latencies[n/2].Round(time.Millisecond),
 		latencies[n*99/100].Round(time.Millisecond), latencies[n-1].Round(time.Millisecond), startDelay,
-		len(op.RequestCounts()), op.MaxInFlight(), rssBefore, peakRSS)
+		len(op.RequestCounts()), op.MaxInFlight(), rssBefore, rssHeld, peakRSS)
 	if err := firstErr.Load(); err != nil {
 		t.Errorf("first failure: %v", err)
 	}
