@@ -152,6 +152,9 @@ func (s *Sidecar) newProxyServer() *http.Server {
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	// A gateway may multiplex many held requests over one h2c connection; the hold queue, not
+	// the stream limit, is what bounds them.
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: max(250, s.cfg.MaxHeld)}
 	return srv
 }
 
