@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -89,6 +90,8 @@ type Server struct {
 	handler  http.Handler
 	// ready is closed when the first full build of the stream state is done.
 	ready chan struct{}
+	// addr is the listener's address once Start listens.
+	addr atomic.Pointer[string]
 }
 
 var (
@@ -159,6 +162,15 @@ func (o *Options) complete() error {
 // Handler returns the HTTP handler (for tests and for embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Addr returns the address the server listens on ("" before Start listens), e.g. to learn the
+// port chosen for BindAddress ":0".
+func (s *Server) Addr() string {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
 // NeedLeaderElection is false: every replica serves sidecars.
 func (s *Server) NeedLeaderElection() bool { return false }
 
@@ -173,6 +185,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	addr := ln.Addr().String()
+	s.addr.Store(&addr)
 	return s.serve(ctx, ln)
 }
 
