@@ -100,24 +100,6 @@ func (f *fixture) mustGet(url, want string) *framework.Response {
 	return r
 }
 
-// heldFor reads the time a response was held from its Server-Timing header (0 when absent).
-func heldFor(h http.Header) time.Duration {
-	for _, v := range h.Values("Server-Timing") {
-		for _, part := range strings.Split(v, ",") {
-			fields := strings.Split(strings.TrimSpace(part), ";")
-			for _, fld := range fields[1:] {
-				if d, ok := strings.CutPrefix(strings.TrimSpace(fld), "dur="); ok {
-					var ms float64
-					if _, err := fmt.Sscanf(d, "%g", &ms); err == nil {
-						return time.Duration(ms * float64(time.Millisecond))
-					}
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // dumpSystem writes Elasti's own pods and the tail of their logs.
 func dumpSystem(ctx context.Context, w io.Writer) {
 	ns := env.Config.SystemNamespace

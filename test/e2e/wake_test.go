@@ -64,7 +64,7 @@ func TestWakeBodies(t *testing.T) {
 	if got := sha256.Sum256([]byte(r.Body)); got != want || len(r.Body) != len(body) {
 		t.Fatalf("echoed body: %d bytes sha256 %x, sent %d bytes sha256 %x", len(r.Body), got, len(body), want)
 	}
-	t.Logf("1 MiB echoed through a wake-up in %s (held %s)", r.Duration, heldFor(r.Header))
+	t.Logf("1 MiB echoed through a wake-up in %s (held %s)", r.Duration, framework.HeldFor(r.Header))
 }
 
 // TestWakeStream: a streamed response (text/event-stream, 6 events 400 ms apart) requested while

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -187,4 +188,25 @@ func (l *Load) Stop() *BurstResult {
 	l.cancel()
 	l.wg.Wait()
 	return l.res
+}
+
+// HeldFor reads how long the sidecar held a response from its Server-Timing header: the first
+// metric with a dur= parameter (milliseconds). It returns 0 when there is none (the request did
+// not go through a sidecar that held it).
+func HeldFor(h http.Header) time.Duration {
+	for _, v := range h.Values("Server-Timing") {
+		for _, metric := range strings.Split(v, ",") {
+			params := strings.Split(strings.TrimSpace(metric), ";")
+			for _, p := range params[1:] {
+				d, ok := strings.CutPrefix(strings.TrimSpace(p), "dur=")
+				if !ok {
+					continue
+				}
+				if ms, err := strconv.ParseFloat(d, 64); err == nil {
+					return time.Duration(ms * float64(time.Millisecond))
+				}
+			}
+		}
+	}
+	return 0
 }

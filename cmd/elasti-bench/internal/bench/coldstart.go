@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/elasti-dev/elasti/test/e2e/framework"
+)
+
+// ColdSample is one request that woke a Service from zero.
+type ColdSample struct {
+	Service string `json:"service"`
+	Pod     string `json:"pod"`
+	Status  int    `json:"status"`
+	Error   string `json:"error,omitempty"`
+	// TotalMs: request sent → response read. HeldMs: the sidecar's Server-Timing.
+	TotalMs float64 `json:"totalMs"`
+	HeldMs  float64 `json:"heldMs"`
+	// AppReadyMs: request sent → the app's readiness; OverheadMs: readiness → response read.
+	AppReadyMs float64 `json:"appReadyMs"`
+	OverheadMs float64 `json:"overheadMs"`
+	// ReadinessSource: "log" (the app's "listening" line) or "pod-ready" (condition, 1 s resolution).
+	ReadinessSource string `json:"readinessSource"`
+
+	total, held, ready, overhead time.Duration
+}
+
+// ColdStart summarises samples.
+type ColdStart struct {
+	Services int          `json:"services"`
+	Samples  []ColdSample `json:"samples"`
+	Failed   int          `json:"failed"`
+	Total    Dist         `json:"total"`
+	Held     Dist         `json:"held"`
+	AppReady Dist         `json:"appReady"`
+	Overhead Dist         `json:"overhead"`
+}
+
+func summarizeCold(services int, samples []ColdSample) ColdStart {
+	cs := ColdStart{Services: services, Samples: samples}
+	var total, held, ready, over []time.Duration
+	for _, s := range samples {
+		if s.Error != "" || s.Status != http.StatusOK {
+			cs.Failed++
+			continue
+		}
+		total, held = append(total, s.total), append(held, s.held)
+		if s.ReadinessSource != "" {
+			ready, over = append(ready, s.ready), append(over, s.overhead)
+		}
+	}
+	cs.Total, cs.Held, cs.AppReady, cs.Overhead = Summarize(total), Summarize(held), Summarize(ready), Summarize(over)
+	return cs
+}
+
+var podInBody = regexp.MustCompile(`\(pod ([a-z0-9.-]+)\)`)
+
+// wake sends one request through the gateway to an app at zero and measures it.
+func (b *bencher) wake(ctx context.Context, app *framework.App) ColdSample {
+	s := ColdSample{Service: app.Name}
+	url := framework.ServiceURL(app.NS.Name, app.Name, 0, "/")
+	sent := time.Now()
+	r, err := framework.Get(ctx, b.fresh, url)
+	done := time.Now()
+	if err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	s.Status, s.total, s.held = r.Status, done.Sub(sent), framework.HeldFor(r.Header)
+	s.TotalMs, s.HeldMs = ms(s.total), ms(s.held)
+	if m := podInBody.FindStringSubmatch(r.Body); m != nil {
+		s.Pod = m[1]
+	}
+	if s.Status != http.StatusOK || s.Pod == "" {
+		s.Error = fmt.Sprintf("status %d body %.200q", r.Status, r.Body)
+		return s
+	}
+	readyAt, source := b.readiness(ctx, app.NS.Name, s.Pod)
+	if source != "" {
+		s.ready, s.overhead, s.ReadinessSource = readyAt.Sub(sent), done.Sub(readyAt), source
+		s.AppReadyMs, s.OverheadMs = ms(s.ready), ms(s.overhead)
+	}
+	return s
+}
+
+// readiness is when the pod's app could first answer: its "listening" log line, else its Ready
+// condition.
+func (b *bencher) readiness(ctx context.Context, ns, pod string) (time.Time, string) {
+	raw, err := b.env.Kube.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: "app", Timestamps: true}).DoRaw(ctx)
+	if err == nil {
+		if t, ok := FirstLineTime(string(raw), ListeningMarker); ok {
+			return t, "log"
+		}
+	}
+	p, err := b.env.Kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return time.Time{}, ""
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return c.LastTransitionTime.Time, "pod-ready"
+		}
+	}
+	return time.Time{}, ""
+}
+
+// toZero scales the apps to zero by hand and waits until each is in proxy mode with no pod left.
+func (b *bencher) toZero(ctx context.Context, apps []*framework.App) error {
+	for _, a := range apps {
+		if err := a.SetReplicas(ctx, 0); err != nil {
+			return err
+		}
+	}
+	return forEach(apps, func(a *framework.App) error {
+		if _, err := a.WaitState(ctx, 90*time.Second, "proxy mode at zero", framework.AtZeroInProxyMode); err != nil {
+			return err
+		}
+		return framework.Poll(ctx, 90*time.Second, 200*time.Millisecond, a.Name+" pods gone", func(ctx context.Context) (bool, string, error) {
+			pods, err := b.env.PodsBySelector(ctx, a.NS.Name, "app="+a.Name)
+			return len(pods) == 0, fmt.Sprintf("%d pods", len(pods)), err
+		})
+	})
+}
+
+// waitServe waits until every app is back in serve mode.
+func waitServe(ctx context.Context, apps []*framework.App) error {
+	return forEach(apps, func(a *framework.App) error {
+		_, err := a.WaitState(ctx, 90*time.Second, "serve mode", framework.InServeMode)
+		return err
+	})
+}
+
+// coldStarts runs rounds of waking all apps at once.
+func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds int) (ColdStart, error) {
+	var samples []ColdSample
+	for round := range rounds {
+		if err := b.toZero(ctx, apps); err != nil {
+			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
+		}
+		var mu sync.Mutex
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, a := range apps {
+			wg.Go(func() {
+				<-start
+				s := b.wake(ctx, a)
+				mu.Lock()
+				samples = append(samples, s)
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		b.logf("cold start round %d/%d of %d service(s) done", round+1, rounds, len(apps))
+		if err := waitServe(ctx, apps); err != nil {
+			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
+		}
+	}
+	return summarizeCold(len(apps), samples), nil
+}
+
+// forEach runs f for every app concurrently and returns the first error.
+func forEach(apps []*framework.App, f func(*framework.App) error) error {
+	errs := make(chan error, len(apps))
+	var wg sync.WaitGroup
+	for _, a := range apps {
+		wg.Go(func() { errs <- f(a) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

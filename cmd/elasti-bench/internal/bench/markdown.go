@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+)
+
+// Markdown writes docs/benchmarks.md.
+func (r *Report) Markdown(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "# Benchmarks\n\nWritten by `make bench-e2e` (`cmd/elasti-bench`) on %s, in %.0f s. Re-run it to refresh this page;\n", r.Started.Format("2006-01-02 15:04 UTC"), r.DurationS)
+	fmt.Fprintf(w, "the raw figures of this run are in `bin/bench.json`.\n\n## Machine\n\n| | |\n|---|---|\n")
+	fmt.Fprintf(w, "| host | %s |\n| CPU | %s, %d cores |\n| memory | %d MiB |\n| kernel | %s |\n| Kubernetes | %s |\n| Go | %s |\n| commit | %s |\n\n",
+		m.Host, m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Kubernetes, m.Go, m.Commit)
+	fmt.Fprintf(w, "The cluster, the load client and everything else share these %d cores; figures are what this\nmachine gave, not a lower bound.\n\n", m.Cores)
+	fmt.Fprintf(w, "## Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
+	for _, t := range r.Targets {
+		met := "yes"
+		if !t.Met {
+			met = "**no**"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Measured, met)
+	}
+	fmt.Fprintf(w, "\n## Cold starts\n\nA request through the demo gateway to a Service at zero (app start-up delay %s).\n", r.Options.StartupDelay)
+	fmt.Fprintf(w, "*Total*: request sent → response read. *Held*: the sidecar's `Server-Timing`. *Until ready*: request sent →\n")
+	fmt.Fprintf(w, "the app's `listening` log line (kubelet timestamp). *Overhead*: the app ready → response read, i.e. what Elasti adds\nafter the application itself could answer.\n\n")
+	fmt.Fprintf(w, "| measure | n | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n")
+	for _, row := range r.distRows() {
+		fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f | %.1f |\n", row.name, row.d.N, row.d.P50, row.d.P95, row.d.P99, row.d.Max)
+	}
+	fmt.Fprintf(w, "\nFailed wake-ups: %d of %d (1 service), %d of %d (%d at once).\n",
+		r.ColdStart1.Failed, len(r.ColdStart1.Samples), r.ColdStartN.Failed, len(r.ColdStartN.Samples), r.ColdStartN.Services)
+	fmt.Fprintf(w, "\n## Forward path\n\n%d sequential requests per path on one kept-alive connection, alternating between a direct\n", r.Options.ForwardRequests)
+	fmt.Fprintf(w, "connection to the pod and the sidecar's proxy port (serve mode: the sidecar forwards at once); then %d\nconcurrent clients for %s per path.\n\n", r.Options.ForwardConcurrency, r.Options.ForwardDuration)
+	f := r.Forward
+	fmt.Fprintf(w, "| path | p50 ms | p99 ms | max ms | req/s | errors |\n|---|---|---|---|---|---|\n")
+	for _, p := range []Path{f.Direct, f.Sidecar} {
+		fmt.Fprintf(w, "| %s | %.3f | %.3f | %.3f | %.0f | %d |\n", p.Target, p.Latency.P50, p.Latency.P99, p.Latency.Max, p.RPS, p.Errors)
+	}
+	fmt.Fprintf(w, "\nSidecar minus direct: p50 %+.3f ms, p99 %+.3f ms.\n", f.P50DeltaMs, f.P99DeltaMs)
+	fmt.Fprintf(w, "\n## Memory (RSS from /proc on the node)\n\n| process | when | MiB |\n|---|---|---|\n")
+	for _, set := range []struct {
+		when string
+		rs   []RSS
+	}{{"idle", r.Memory.SidecarIdle}, {"after the forward-path load", r.Memory.SidecarAfterLoad}, {"during the run", r.Memory.Operator}} {
+		for _, s := range set.rs {
+			v := fmt.Sprintf("%.1f", s.MiB)
+			if s.Error != "" {
+				v = "n/a (" + s.Error + ")"
+			}
+			fmt.Fprintf(w, "| %s %s | %s | %s |\n", s.Pod, s.Container, set.when, v)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package bench
+
+import (
+	"flag"
+	"time"
+)
+
+// Options configure a run.
+type Options struct {
+	// Rounds of the single-service cold start.
+	Rounds int
+	// Services woken at once in the fleet cold start, and FleetRounds of it.
+	Services    int
+	FleetRounds int
+	// StartupDelay of the demo apps.
+	StartupDelay time.Duration
+	// ForwardRequests: sequential requests per path for latency; ForwardConcurrency and
+	// ForwardDuration: the throughput run per path.
+	ForwardRequests    int
+	ForwardConcurrency int
+	ForwardDuration    time.Duration
+	// JSONOut and MarkdownOut are written when set.
+	JSONOut     string
+	MarkdownOut string
+	// Keep leaves the namespace for inspection.
+	Keep bool
+}
+
+// BindFlags registers the flags.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.Rounds, "rounds", 20, "cold starts of a single service")
+	fs.IntVar(&o.Services, "services", 25, "services woken at once in the fleet cold start")
+	fs.IntVar(&o.FleetRounds, "fleet-rounds", 2, "rounds of the fleet cold start")
+	fs.DurationVar(&o.StartupDelay, "startup-delay", time.Second, "demo app start-up delay")
+	fs.IntVar(&o.ForwardRequests, "forward-requests", 3000, "sequential requests per path for the latency percentiles")
+	fs.IntVar(&o.ForwardConcurrency, "forward-concurrency", 16, "concurrent clients of the throughput run")
+	fs.DurationVar(&o.ForwardDuration, "forward-duration", 5*time.Second, "length of the throughput run per path")
+	fs.StringVar(&o.JSONOut, "json", "", "write the report as JSON to this file")
+	fs.StringVar(&o.MarkdownOut, "markdown", "", "write the report as Markdown to this file (e.g. docs/benchmarks.md)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the benchmark namespace")
+}

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/elasti-dev/elasti/test/e2e/framework"
+)
+
+// Report is everything a run measured.
+type Report struct {
+	Started    time.Time `json:"started"`
+	DurationS  float64   `json:"durationSeconds"`
+	Machine    Machine   `json:"machine"`
+	Options    Options   `json:"options"`
+	ColdStart1 ColdStart `json:"coldStartSingle"`
+	ColdStartN ColdStart `json:"coldStartFleet"`
+	Forward    Forward   `json:"forward"`
+	Memory     Memory    `json:"memory"`
+	Targets    []Target  `json:"targets"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	Host       string `json:"host"`
+	Kernel     string `json:"kernel"`
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	MemoryMiB  int64  `json:"memoryMiB"`
+	Kubernetes string `json:"kubernetes"`
+	Go         string `json:"go"`
+	Commit     string `json:"commit"`
+}
+
+// Target is one goal of the issue and whether this run met it.
+type Target struct {
+	Name     string `json:"name"`
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+func describeMachine(ctx context.Context, env *framework.Env) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
+	m.Host, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	var kb int64
+	_, _ = fmt.Sscanf(procField("/proc/meminfo", "MemTotal"), "%d", &kb)
+	m.MemoryMiB = kb / 1024
+	if v, err := env.Kube.Discovery().ServerVersion(); err == nil {
+		m.Kubernetes = v.GitVersion
+	}
+	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+// procField returns the value of the first "key: value" line of a /proc file.
+func procField(path, key string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// evaluate checks the issue's targets against the report.
+func evaluate(r *Report) []Target {
+	maxIdle := 0.0
+	for _, s := range r.Memory.SidecarIdle {
+		maxIdle = max(maxIdle, s.MiB)
+	}
+	o := r.ColdStart1.Overhead
+	return []Target{
+		{"cold-start overhead p50 (1 service)", "≤ 100 ms", fmt.Sprintf("%.1f ms", o.P50), o.N > 0 && o.P50 <= 100},
+		{"cold-start overhead p99 (1 service)", "≤ 300 ms", fmt.Sprintf("%.1f ms", o.P99), o.N > 0 && o.P99 <= 300},
+		{fmt.Sprintf("cold-start total p95 (%d services at once)", r.ColdStartN.Services), "≤ 3000 ms",
+			fmt.Sprintf("%.1f ms", r.ColdStartN.Total.P95), r.ColdStartN.Total.N > 0 && r.ColdStartN.Failed == 0 && r.ColdStartN.Total.P95 <= 3000},
+		{"sidecar forward path p99 vs direct", "≤ +1 ms", fmt.Sprintf("%+.3f ms", r.Forward.P99DeltaMs), r.Forward.Sidecar.Latency.N > 0 && r.Forward.P99DeltaMs <= 1},
+		{"sidecar idle RSS", "≤ 15 MiB", fmt.Sprintf("%.1f MiB", maxIdle), maxIdle > 0 && maxIdle <= 15},
+	}
+}
+
+func (r *Report) write(out io.Writer, o Options) error {
+	r.Table(out)
+	if o.JSONOut != "" {
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding the report: %w", err)
+		}
+		if err := os.WriteFile(o.JSONOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", o.JSONOut, err)
+		}
+	}
+	if o.MarkdownOut != "" {
+		var sb strings.Builder
+		r.Markdown(&sb)
+		if err := os.WriteFile(o.MarkdownOut, []byte(sb.String()), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", o.MarkdownOut, err)
+		}
+	}
+	return nil
+}
+
+// Table prints the readable summary.
+func (r *Report) Table(out io.Writer) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nmeasure\tn\tp50 ms\tp95 ms\tp99 ms\tmax ms")
+	for _, row := range r.distRows() {
+		fmt.Fprintf(w, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\n", row.name, row.d.N, row.d.P50, row.d.P95, row.d.P99, row.d.Max)
+	}
+	fmt.Fprintf(w, "\nthroughput direct\t%.0f req/s\nthroughput sidecar\t%.0f req/s\n", r.Forward.Direct.RPS, r.Forward.Sidecar.RPS)
+	fmt.Fprintln(w, "\ntarget\tgoal\tmeasured\tmet")
+	for _, t := range r.Targets {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%v\n", t.Name, t.Goal, t.Measured, t.Met)
+	}
+	_ = w.Flush()
+}
+
+type distRow struct {
+	name string
+	d    Dist
+}
+
+func (r *Report) distRows() []distRow {
+	n := r.ColdStartN.Services
+	return []distRow{
+		{"cold start total, 1 service", r.ColdStart1.Total},
+		{"  time held (Server-Timing)", r.ColdStart1.Held},
+		{"  until the app was ready", r.ColdStart1.AppReady},
+		{"  overhead above readiness", r.ColdStart1.Overhead},
+		{fmt.Sprintf("cold start total, %d at once", n), r.ColdStartN.Total},
+		{"  time held (Server-Timing)", r.ColdStartN.Held},
+		{"  until the app was ready", r.ColdStartN.AppReady},
+		{"  overhead above readiness", r.ColdStartN.Overhead},
+		{"forward latency, direct to pod", r.Forward.Direct.Latency},
+		{"forward latency, via sidecar", r.Forward.Sidecar.Latency},
+	}
+}
