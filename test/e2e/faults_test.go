@@ -33,7 +33,9 @@ func TestOperatorLeaderKilledDuringWake(t *testing.T) {
 	leader := leaderPod(t, f.ctx)
 	start := time.Now()
 	done := make(chan *framework.BurstResult, 1)
-	go func() { done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 50, framework.AppMessage("app")) }()
+	go func() {
+		done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 50, framework.AppMessage("app"))
+	}()
 	time.Sleep(200 * time.Millisecond)
 	zero := int64(0)
 	if err := env.Kube.CoreV1().Pods(env.Config.SystemNamespace).Delete(f.ctx, leader, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
@@ -212,7 +214,9 @@ func TestAPIServerRestart(t *testing.T) {
 	f.toZero(app)
 	start := time.Now()
 	done := make(chan *framework.BurstResult, 1)
-	go func() { done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 10, framework.AppMessage("app")) }()
+	go func() {
+		done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 10, framework.AppMessage("app"))
+	}()
 	time.Sleep(100 * time.Millisecond)
 	pid, err := node.RestartProcess(f.ctx, component, 5*time.Second)
 	if err != nil {
@@ -240,4 +244,3 @@ func TestAPIServerRestart(t *testing.T) {
 	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
 	step(t, start, "second wake-up after the restart works")
 }
-

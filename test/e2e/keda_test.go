@@ -34,7 +34,7 @@ func TestKEDAPause(t *testing.T) {
 	so := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
 		"metadata": map[string]any{"name": "app", "namespace": f.ns.Name},
-		"spec": map[string]any{"scaleTargetRef": map[string]any{"name": "app"}, "minReplicaCount": int64(0)},
+		"spec":     map[string]any{"scaleTargetRef": map[string]any{"name": "app"}, "minReplicaCount": int64(0)},
 	}}
 	if _, err := env.Dynamic.Resource(scaledObjects).Namespace(f.ns.Name).Create(f.ctx, so, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the ScaledObject: %v", err)
