@@ -42,8 +42,8 @@ func ConfigFromEnv() Config {
 		SystemNamespace: env("E2E_SYSTEM_NAMESPACE", names.SystemNamespace),
 		DemoImage:       env("E2E_DEMO_IMAGE", "elasti/demo-app:"+tag),
 		GatewayImage:    env("E2E_GATEWAY_IMAGE", "elasti/gateway:"+tag),
-		GRPCImage:       env("E2E_GRPC_IMAGE", "elasti-e2e/grpc-echo:"+tag),
-		PrometheusImage: env("E2E_PROMETHEUS_IMAGE", "elasti-e2e/prometheus:"+PrometheusVersion),
+		GRPCImage:       env("E2E_GRPC_IMAGE", "elasti/e2e-grpc-echo:"+tag),
+		PrometheusImage: env("E2E_PROMETHEUS_IMAGE", "elasti/e2e-prometheus:"+PrometheusVersion),
 		LocalClusterDir: env("E2E_LOCAL_CLUSTER_DIR", defaultLocalClusterDir()),
 		TimeoutScale:    1,
 	}
