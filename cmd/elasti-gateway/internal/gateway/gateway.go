@@ -67,16 +67,20 @@ func isDNSLabel(s string) bool {
 	return true
 }
 
-// Handler returns the reverse proxy.
-func Handler(log logr.Logger, cfg Config) http.Handler {
+// Handler returns the reverse proxy; transport nil means http.DefaultTransport. The request goes
+// out with the Service's full DNS name as Host (port 80 omitted), so whatever answers behind the
+// Service (the application, or Elasti's resolver while the application is at zero) sees an
+// unambiguous name; the client's Host is kept in X-Forwarded-Host.
+func Handler(log logr.Logger, cfg Config, transport http.RoundTripper) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			upstream, _ := cfg.Upstream(pr.In.Host) // checked by the wrapper below
+			upstream, _ := cfg.Upstream(pr.In.Host) // checked by checkHost before
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = upstream
-			pr.Out.Host = pr.In.Host
+			pr.Out.Host = strings.TrimSuffix(upstream, ":80")
 			pr.SetXForwarded()
 		},
+		Transport:     transport,
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Info("upstream failed", "host", r.Host, "err", err.Error())
@@ -107,7 +111,7 @@ func Run(ctx context.Context, log logr.Logger, cfg Config) error {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "namespace", cfg.Namespace)
-	srv := &http.Server{Handler: checkHost(cfg, Handler(log, cfg)), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: checkHost(cfg, Handler(log, cfg, nil)), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,10 +73,44 @@ func TestCheckHostRefusesNonServices(t *testing.T) {
 }
 
 func TestHandlerReportsUpstreamFailure(t *testing.T) {
-	// Port 1 on a name that cannot resolve: the proxy's error handler answers 502 with a reason.
-	h := Handler(logr.Discard(), Config{ClusterDomain: "invalid", Namespace: "x", UpstreamPort: 1})
+	h := Handler(logr.Discard(), Config{ClusterDomain: "cluster.local", Namespace: "x", UpstreamPort: 80}, failingTransport{})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://app/", nil))
 	assert.Equal(t, http.StatusBadGateway, rec.Code)
-	assert.Contains(t, rec.Body.String(), "upstream app failed")
+	assert.Contains(t, rec.Body.String(), "upstream app.x.svc.cluster.local failed: no route")
+}
+
+type failingTransport struct{}
+
+func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("no route")
+}
+
+// captureTransport answers every request itself and remembers it.
+type captureTransport struct{ got *http.Request }
+
+func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.got = r
+	return &http.Response{StatusCode: http.StatusTeapot, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+}
+
+func TestHandlerRewritesToServiceName(t *testing.T) {
+	cases := []struct{ name, host, wantURLHost, wantHost string }{
+		{name: "bare name", host: "app", wantURLHost: "app.demo.svc.cluster.local:80", wantHost: "app.demo.svc.cluster.local"},
+		{name: "with port", host: "app.other:8080", wantURLHost: "app.other.svc.cluster.local:8080", wantHost: "app.other.svc.cluster.local:8080"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &captureTransport{}
+			h := Handler(logr.Discard(), Config{ClusterDomain: "cluster.local", Namespace: "demo", UpstreamPort: 80}, tr)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://"+tc.host+"/x?y=1", nil))
+			require.NotNil(t, tr.got)
+			assert.Equal(t, http.StatusTeapot, rec.Code)
+			assert.Equal(t, tc.wantURLHost, tr.got.URL.Host)
+			assert.Equal(t, tc.wantHost, tr.got.Host)
+			assert.Equal(t, "/x", tr.got.URL.Path)
+			assert.Equal(t, tc.host, tr.got.Header.Get("X-Forwarded-Host"))
+		})
+	}
 }
