@@ -41,7 +41,15 @@ func TestMain(m *testing.M) {
 	} else {
 		env = e
 	}
+	restore := tuneOperator()
 	code := m.Run()
+	if restore != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		if err := restore(ctx); err != nil {
+			fmt.Println("e2e: restoring the operator's arguments:", err)
+		}
+		cancel()
+	}
 	if env != nil && prom != nil && os.Getenv("E2E_KEEP_PROMETHEUS") == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := env.DeletePrometheus(ctx); err != nil {
@@ -50,6 +58,29 @@ func TestMain(m *testing.M) {
 		cancel()
 	}
 	os.Exit(code)
+}
+
+// tuneOperator sets the operator's --poll-interval to E2E_OPERATOR_POLL_INTERVAL (default 2s)
+// for the suite, so that trigger scenarios do not wait 30 s per evaluation ("off" leaves it).
+func tuneOperator() func(context.Context) error {
+	interval := os.Getenv("E2E_OPERATOR_POLL_INTERVAL")
+	if env == nil || interval == "off" {
+		return nil
+	}
+	if interval == "" {
+		interval = "2s"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	restore, err := env.SetOperatorFlag(ctx, "poll-interval", interval)
+	if err != nil {
+		fmt.Println("e2e: could not set the operator's --poll-interval (trigger scenarios will be slow):", err)
+		return restore
+	}
+	if restore != nil {
+		fmt.Println("e2e: operator --poll-interval set to", interval, "for the suite (restored at the end)")
+	}
+	return restore
 }
 
 // requireEnv skips the test, printing why, when the cluster is not usable.
