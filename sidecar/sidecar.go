@@ -75,8 +75,11 @@ func New(cfg Config, log logr.Logger) (*Sidecar, error) {
 		draining: make(chan struct{}), done: make(chan error, 1)}
 	s.bg, s.stopBG = context.WithCancel(context.Background())
 	s.reg = registry.New(cfg.ClusterDomain, s.changed)
+	// Stream, acks and reports share one HTTP/2 connection per operator replica; pings find a
+	// silently dead connection before the reports queued on it time out.
 	opTransport := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second,
-		TLSHandshakeTimeout: cfg.OperatorTimeout}
+		TLSHandshakeTimeout: cfg.OperatorTimeout,
+		HTTP2:               &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second}}
 	token := credentials.TokenFile(cfg.TokenFile)
 	s.reports = operator.New(s.bg, log.WithName("operator-client"), operator.Options{
 		OperatorURL: cfg.OperatorURL, HTTPClient: &http.Client{Transport: opTransport, Timeout: cfg.OperatorTimeout},
