@@ -148,7 +148,7 @@ func TestOverflowAndTimeout(t *testing.T) {
 	resp, body, err = get(context.Background(), s, "orders.shop")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
-	assertJSONError(t, resp, body, "waiting for a pod of shop/orders that can serve (1 endpoints, 0 ready)")
+	assertJSONError(t, resp, body, "waiting for a pod of shop/orders that can serve (1 endpoints, 0 ready); the operator was asked to scale it up")
 }
 
 func assertJSONError(t *testing.T, resp *http.Response, body, want string) {
@@ -174,7 +174,8 @@ func TestUnknownHost(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 			if host != "bad host" { // the Go client refuses to send an invalid Host
-				assertJSONError(t, resp, body, "")
+				assertJSONError(t, resp, body, "no ElastiService matches this host")
+				assert.NotContains(t, body, "invalid IP")
 			}
 		})
 	}

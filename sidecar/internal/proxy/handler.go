@@ -114,7 +114,7 @@ func (h *Handler) identify(r *http.Request) (*registry.Service, hosts.Authority,
 	}
 	svc, err := h.o.Registry.Lookup(auth)
 	if err != nil {
-		return nil, auth, fmt.Errorf("%s: %w", auth.Name+auth.IP.String(), err)
+		return nil, auth, fmt.Errorf("%s: %w", auth, err)
 	}
 	return svc, auth, nil
 }
@@ -195,20 +195,23 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket
 			h.reject(w, r, rt, http.StatusServiceUnavailable, "shutdown", "the sidecar is shutting down; retry")
 			return false
 		case <-timer.C:
-			h.timeout(w, r, rt, svc, timeout)
+			h.timeout(w, r, rt, svc, timeout, reported)
 			return false
 		}
 	}
 }
 
-func (h *Handler) timeout(w http.ResponseWriter, r *http.Request, rt *route, svc *registry.Service, after time.Duration) {
+func (h *Handler) timeout(w http.ResponseWriter, r *http.Request, rt *route, svc *registry.Service, after time.Duration, reported bool) {
 	ready := 0
 	for _, ep := range svc.Endpoints {
 		if ep.Ready {
 			ready++
 		}
 	}
-	msg := fmt.Sprintf("held for %s waiting for a pod of %s that can serve (%d endpoints, %d ready); the operator was asked to scale it up", after, rt.key, len(svc.Endpoints), ready)
+	msg := fmt.Sprintf("held for %s waiting for a pod of %s that can serve (%d endpoints, %d ready)", after, rt.key, len(svc.Endpoints), ready)
+	if reported {
+		msg += "; the operator was asked to scale it up"
+	}
 	h.reject(w, r, rt, http.StatusGatewayTimeout, "hold_timeout", msg)
 }
 
