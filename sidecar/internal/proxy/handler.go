@@ -181,15 +181,19 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket
 		}
 		if ep, ok := h.pick(svc, rt.hostPort, nil); ok {
 			rt.target = ep
+			if !first {
+				h.o.Log.V(1).Info("forwarding held request", "service", rt.key, "target", ep.addr, "held", time.Since(rt.start))
+			}
 			return true
+		}
+		if first {
+			h.o.Log.V(1).Info("holding request", "service", rt.key, "mode", svc.Mode, "waiting", h.o.Queue.Waiting(rt.key))
 		}
 		h.wake(svc, &reported)
 		select {
 		case <-ticket.C:
 		case <-r.Context().Done():
-			rt.status = 499
-			h.o.Metrics.Rejected(rt.key, "gone")
-			h.o.Metrics.Observe(rt.key, rt.status, true, time.Since(rt.start))
+			h.abandoned(rt)
 			return false
 		case <-h.abort:
 			h.reject(w, r, rt, http.StatusServiceUnavailable, "shutdown", "the sidecar is shutting down; retry")
@@ -199,6 +203,13 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket
 			return false
 		}
 	}
+}
+
+// abandoned records a held request whose client went away (nobody to answer: 499 in metrics).
+func (h *Handler) abandoned(rt *route) {
+	rt.status = 499
+	h.o.Metrics.Rejected(rt.key, "gone")
+	h.o.Metrics.Observe(rt.key, rt.status, true, time.Since(rt.start))
 }
 
 func (h *Handler) timeout(w http.ResponseWriter, r *http.Request, rt *route, svc *registry.Service, after time.Duration, reported bool) {
