@@ -91,6 +91,12 @@ func apply(pod *corev1.Pod, cfg *Config, p *Params) {
 		st.Containers = []string{c.Name}
 	}
 	pod.Spec.Volumes = append(pod.Spec.Volumes, tokenVolume(cfg))
+	if pod.Spec.ServiceAccountName == "" {
+		// The API server rejects a projected token without a ServiceAccount. The ServiceAccount
+		// admission plugin normally sets "default" before webhooks run; do the same where it is
+		// disabled. Idempotent, so it is not listed in the status.
+		pod.Spec.ServiceAccountName = "default"
+	}
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
