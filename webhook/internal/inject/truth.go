@@ -2,6 +2,7 @@ package inject
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -194,4 +195,17 @@ func evaluate(in *input) (Reason, string) {
 		}
 	}
 	return ReasonInjected, ""
+}
+
+// TruthTableMarkdown renders Rules as the Markdown table in docs/webhook.md (a test keeps the two
+// equal).
+func TruthTableMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| # | the pod is skipped when | reason (Event and metric) |\n|---|---|---|\n")
+	for i, r := range Rules {
+		fmt.Fprintf(&b, "| %d | %s | `%s` |\n", i+1, r.Doc, r.Reason)
+	}
+	fmt.Fprintf(&b, "| — | none of the above: the sidecar is injected | `%s` (or `%s` when an override was bad) |\n",
+		ReasonInjected, ReasonInjectedWithDefault)
+	return b.String()
 }

@@ -1,6 +1,8 @@
 package inject
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,4 +68,12 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 		assert.NotEmpty(t, r.Doc, r.Reason)
 		assert.Contains(t, AllReasons, r.Reason)
 	}
+}
+
+func TestDocsTruthTable(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "webhook.md"))
+	if err != nil {
+		t.Fatalf("reading docs/webhook.md: %v", err)
+	}
+	assert.Contains(t, string(doc), TruthTableMarkdown(), "docs/webhook.md must contain the truth table rendered from Rules:\n%s", TruthTableMarkdown())
 }
