@@ -9,8 +9,10 @@ version="${PROMETHEUS_VERSION:-v0.313.5}"
 dir="${ELASTI_CACHE:-$HOME/.cache/elasti}/prometheus/${version}"
 bin="${dir}/prometheus"
 
+# The last line printed is always the binary's path (test/e2e/images.sh reads it).
 if [[ -x "${bin}" ]]; then
-	echo "prometheus ${version}: ${bin} (cached)"
+	echo "prometheus ${version}: cached" >&2
+	echo "${bin}"
 	exit 0
 fi
 
@@ -20,12 +22,14 @@ if [[ ! -f go.mod ]]; then
 	go mod init elasti.local/prometheus-build >/dev/null 2>&1
 fi
 # The module path must not be the main module's, so any name works.
-echo "prometheus ${version}: resolving modules (slow the first time)"
+echo "prometheus ${version}: resolving modules (slow the first time)" >&2
 GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus/cmd/prometheus@${version}"
-echo "prometheus ${version}: building"
-semver="${version#v0.}"
+echo "prometheus ${version}: building" >&2
+# Module v0.3MM.P is Prometheus 3.MM.P.
+IFS=. read -r _ minor patch <<<"${version#v}"
 CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "${bin}.tmp" \
-	-ldflags "-s -w -X github.com/prometheus/common/version.Version=3.${semver#*.}" \
+	-ldflags "-s -w -X github.com/prometheus/common/version.Version=3.$((10#${minor} - 300)).${patch}" \
 	github.com/prometheus/prometheus/cmd/prometheus
 mv "${bin}.tmp" "${bin}"
-echo "prometheus ${version}: ${bin}"
+echo "prometheus ${version}: built" >&2
+echo "${bin}"
