@@ -39,7 +39,10 @@ func sidecarContainer(cfg *Config, p *Params) corev1.Container {
 			Requests: corev1.ResourceList{corev1.ResourceCPU: p.CPURequest, corev1.ResourceMemory: p.MemoryRequest},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: p.MemoryLimit},
 		},
-		StartupProbe:   httpProbe("/readyz", 1, 120),
+		// The startup probe asks only "is the process serving" (/livez): a native sidecar's startup
+		// gates the gateway's own containers, and /readyz waits for the operator's first snapshot,
+		// which must never hold a gateway back from starting when the operator is unavailable.
+		StartupProbe:   httpProbe("/livez", 1, 60),
 		ReadinessProbe: httpProbe("/readyz", 5, 3),
 		LivenessProbe:  httpProbe("/livez", 10, 3),
 		VolumeMounts: []corev1.VolumeMount{
