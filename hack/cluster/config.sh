@@ -2,15 +2,23 @@
 # Configuration files of containerd, the kubelet, kube-proxy and the CNI, written under $STATE.
 # Sourced by up.sh. Each reason for a setting that is not a default is in docs/cluster.md.
 
+# put FILE: writes stdin to FILE only when the content differs (kube-proxy exits when its
+# configuration file changes, even to the same bytes).
+put() {
+  local f="$1"
+  cat > "$f.new"
+  if cmp -s "$f.new" "$f"; then rm -f "$f.new"; else mv "$f.new" "$f"; fi
+}
+
 containerd_config() {
   local d="$STATE/containerd" reg
   mkdir -p "$d/root" "$d/state" "$d/certs.d" "$STATE/runc" "$STATE/cni/net.d" "$STATE/cni/ipam"
   # Every registry resolves to an address that refuses: an accidental pull fails at once, locally.
   for reg in _default docker.io registry.k8s.io quay.io ghcr.io gcr.io; do
     mkdir -p "$d/certs.d/$reg"
-    printf 'server = "http://127.0.0.1:1"\n\n[host."http://127.0.0.1:1"]\n  capabilities = ["pull", "resolve"]\n' > "$d/certs.d/$reg/hosts.toml"
+    printf 'server = "http://127.0.0.1:1"\n\n[host."http://127.0.0.1:1"]\n  capabilities = ["pull", "resolve"]\n' | put "$d/certs.d/$reg/hosts.toml"
   done
-  cat > "$d/config.toml" <<TOML
+  put "$d/config.toml" <<TOML
 version = 2
 root = "$d/root"
 state = "$d/state"
@@ -53,8 +61,8 @@ kubelet_config() {
   local node="$1" d="$STATE/kubelet"
   mkdir -p "$d" "$STATE/pod-logs"
   # Pods with dnsPolicy Default (CoreDNS) get this file: no upstream resolver, on purpose.
-  printf '# elasti local cluster: no upstream DNS\noptions ndots:1\n' > "$d/resolv.conf"
-  cat > "$d/config.yaml" <<YAML
+  printf '# elasti local cluster: no upstream DNS\noptions ndots:1\n' | put "$d/resolv.conf"
+  put "$d/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $node
@@ -94,7 +102,7 @@ YAML
 }
 
 kube_proxy_config() {
-  cat > "$STATE/kube-proxy.yaml" <<YAML
+  put "$STATE/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
@@ -104,6 +112,7 @@ mode: iptables
 clusterCIDR: $POD_CIDR_ALL
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: [primary]
 iptables:
   # 0s would be re-defaulted to 1s, adding up to a second to every wake-up.
   minSyncPeriod: 10ms
@@ -121,7 +130,7 @@ YAML
 # cni_config POD_CIDR: bridge + host-local IPAM on the node's pod CIDR + portmap.
 cni_config() {
   local cidr="$1" f="$STATE/cni/net.d/10-elasti.conflist"
-  cat > "$f.tmp" <<JSON
+  put "$f" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "elasti",
@@ -143,5 +152,4 @@ cni_config() {
   ]
 }
 JSON
-  mv "$f.tmp" "$f"
 }

@@ -101,14 +101,15 @@ stop() {
   rm -f "$f"
 }
 
-# wait_for DESCRIPTION TIMEOUT_S CMD...: polls CMD every 50 ms.
+# wait_for DESCRIPTION TIMEOUT_S CMD...: polls CMD every 50 ms until it succeeds or TIMEOUT_S of
+# wall-clock time have passed.
 wait_for() {
-  local what="$1" timeout="$2" i; shift 2
-  for ((i = 0; i < timeout * 20; i++)); do
+  local what="$1" deadline=$(( $(date +%s%3N) + $2 * 1000 )); shift 2
+  while [ "$(date +%s%3N)" -lt "$deadline" ]; do
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.05
   done
-  die "timed out after ${timeout}s waiting for $what"
+  die "timed out waiting for $what"
 }
 
 kubectl_() { $KUBECTL "$@"; }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# make demo: from nothing to a woken request, with timings.
+#   1. the local cluster (hack/cluster/up.sh), images built and loaded, Elasti installed
+#      (self-managed certificates);
+#   2. namespace elasti-demo opted in (annotation elasti.dev/inject=enabled and a gateway selector),
+#      a gateway (plain reverse proxy) and the demo app (1 s start-up delay) with its ElastiService;
+#   3. shows the resolver sidecar injected into the gateway pod, scales the app to zero BY HAND
+#      (kubectl scale: no Prometheus trigger is configured in the demo) and waits for the Service's
+#      proxy mode, sends a request through the gateway that wakes the app (total time and the
+#      sidecar's Server-Timing hold time), and waits for serve mode again.
+# Idempotent: a second run reuses the cluster, the images and the install.
+set -euo pipefail
+. "$(dirname "$0")/cluster/lib.sh"
+NS=elasti-demo
+k() { $KUBECTL "$@"; }
+TIMINGS=()
+ms_since() { echo $(( $(_now_ms) - $1 )); }
+secs() { awk -v ms="$1" 'BEGIN{printf "%.3f", ms/1000}'; }
+timing() { TIMINGS+=("$1|$(secs "$2")"); log "$1: $(secs "$2")s"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+
+# poll TIMEOUT_S CMD...: like wait_for, silent.
+poll() { local t="$1"; shift; wait_for "$*" "$t" "$@"; }
+es_mode() { k -n "$NS" get elastiservice demo-app -o 'jsonpath={.status.mode}' 2>/dev/null; }
+mode_is() { [ "$(es_mode)" = "$1" ]; }
+gateway_pod() { k -n "$NS" get pods -l app=gateway --field-selector=status.phase=Running -o 'jsonpath={.items[*].metadata.name}' 2>/dev/null | awk '{print $1}' || true; }
+ns_labelled() { [ "$(k get ns "$NS" -o 'jsonpath={.metadata.labels.elasti\.dev/inject}')" = enabled ]; }
+app_pods() { k -n "$NS" get pods -l app=demo-app -o name 2>/dev/null | grep -c . || true; }
+no_app_pods() { [ "$(app_pods)" = 0 ]; }
+app_ready() { [ "$(k -n "$NS" get deploy demo-app -o 'jsonpath={.status.readyReplicas}')" = 1 ]; }
+acked() { k -n "$NS" get pod "$(gateway_pod)" -o 'jsonpath={.metadata.annotations.elasti\.dev/acked-services}' 2>/dev/null | tr ',' '\n' | grep -qx "$NS/demo-app"; }
+proxy_slice() {
+  k -n "$NS" get endpointslices -l "kubernetes.io/service-name=demo-app,elasti.dev/elastiservice=demo-app" \
+    -o 'jsonpath={.items[*].endpoints[*].addresses[0]}' 2>/dev/null | grep -q .
+}
+
+setup() {
+  local t
+  say "1. cluster"
+  t=$(_now_ms); "$REPO/hack/cluster/up.sh" >/dev/null; timing "cluster up" "$(ms_since "$t")"
+  say "2. images (build + load into containerd)"
+  t=$(_now_ms); "$REPO/hack/images/build.sh"; "$REPO/hack/images/load.sh" 2>/dev/null; timing "images built and loaded" "$(ms_since "$t")"
+  say "3. install Elasti (overlay self-managed)"
+  t=$(_now_ms)
+  mkdir -p "$REPO/dist"
+  k kustomize "$REPO/manifests/overlays/self-managed" > "$REPO/dist/install-self-managed.yaml"
+  KUBECTL="$KUBECTL" "$REPO/hack/cluster/install.sh" install "$REPO/dist/install-self-managed.yaml" 2>&1 | grep -v '^Waiting' >&2
+  timing "Elasti installed" "$(ms_since "$t")"
+}
+
+deploy_demo() {
+  local t gw
+  say "4. demo namespace, gateway, app and ElastiService"
+  t=$(_now_ms)
+  k apply -f "$REPO/hack/cluster/demo.yaml" >&2
+  poll 30 ns_labelled
+  timing "namespace opted in (webhook mirrored the annotation to the label)" "$(ms_since "$t")"
+  # A gateway pod created before the label existed has no sidecar: replace it.
+  gw="$(gateway_pod)"
+  if [ -n "$gw" ] && ! k -n "$NS" get pod "$gw" -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}' | grep -qw elasti-resolver; then
+    k -n "$NS" rollout restart deployment/gateway >&2
+  fi
+  k -n "$NS" scale deployment/demo-app --replicas=1 >/dev/null
+  k -n "$NS" rollout status deployment/gateway --timeout=120s >/dev/null
+  k -n "$NS" rollout status deployment/demo-app --timeout=120s >/dev/null
+  poll 60 mode_is serve
+  timing "gateway and app ready, ElastiService in serve mode" "$(ms_since "$t")"
+  say "5. the resolver sidecar injected into the gateway pod"
+  k -n "$NS" get pod "$(gateway_pod)" -o jsonpath='{range .spec.initContainers[*]}init container {.name} (restartPolicy {.restartPolicy}) image {.image}{"\n"}{end}{range .spec.containers[*]}container {.name} image {.image}{"\n"}{end}' | sed 's/^/    /' >&2
+  k -n "$NS" get pod "$(gateway_pod)" -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}' | grep -qw elasti-resolver ||
+    die "the gateway pod has no elasti-resolver sidecar"
+}
+
+scale_to_zero() {
+  local t
+  say "6. scale the app to zero (by hand: kubectl scale; the demo configures no trigger)"
+  t=$(_now_ms)
+  k -n "$NS" scale deployment/demo-app --replicas=0 >&2
+  poll 30 mode_is proxy
+  timing "ElastiService in proxy mode" "$(ms_since "$t")"
+  poll 30 proxy_slice
+  poll 30 acked
+  timing "proxy EndpointSlice points at the sidecar, sidecar acknowledged" "$(ms_since "$t")"
+  poll 60 no_app_pods
+  timing "app pods gone" "$(ms_since "$t")"
+  k -n "$NS" get endpointslices -l kubernetes.io/service-name=demo-app -o wide | sed 's/^/    /' >&2
+}
+
+wake() {
+  local ip out t hold total code
+  say "7. a request through the gateway wakes the app"
+  ip="$(k -n "$NS" get svc gateway -o 'jsonpath={.spec.clusterIP}')"
+  out="$(mktemp)"
+  t=$(_now_ms)
+  read -r code total < <(curl -sS -m 60 -o "$out.body" -D "$out" -w '%{http_code} %{time_total}\n' -H 'Host: demo-app' "http://$ip/")
+  [ "$code" = 200 ] || { cat "$out" "$out.body" >&2; die "the waking request answered $code"; }
+  hold="$(tr -d '\r' < "$out" | awk -F'dur=' 'tolower($0) ~ /^server-timing:.*elasti-hold/ {print $2}' | cut -d, -f1 | head -1)"
+  echo "    curl -H 'Host: demo-app' http://$ip/  ->  $code $(cat "$out.body")" >&2
+  TIMINGS+=("waking request, total (client)|$(awk -v s="$total" 'BEGIN{printf "%.3f", s}')")
+  log "waking request: ${total}s total; held by the sidecar ${hold:-?} ms (Server-Timing elasti-hold)"
+  TIMINGS+=("waking request, held by the sidecar|$(awk -v ms="${hold:-0}" 'BEGIN{printf "%.3f", ms/1000}')")
+  poll 60 mode_is serve
+  timing "ElastiService back in serve mode (after the request was sent)" "$(ms_since "$t")"
+  k -n "$NS" logs deploy/demo-app 2>/dev/null | grep 'first answer' | sed 's/^/    app: /' >&2 || true
+  rm -f "$out" "$out.body"
+}
+
+report() {
+  local row
+  say "timings"
+  for row in "${TIMINGS[@]}"; do printf '  %-66s %8ss\n' "${row%|*}" "${row#*|}" >&2; done
+  cat >&2 <<TXT
+
+Explore:
+  export KUBECONFIG=$KUBECONFIG_ADMIN
+  alias kubectl=$K8S_BIN/kubectl
+  kubectl get elastiservices -A
+  kubectl -n $NS describe elastiservice demo-app
+  kubectl -n $NS get endpointslices -l kubernetes.io/service-name=demo-app
+  kubectl -n $NS logs deploy/gateway -c elasti-resolver
+  kubectl -n elasti-system logs deploy/elasti-operator
+  kubectl -n $NS scale deploy/demo-app --replicas=0     # back to zero, then:
+  curl -si -H 'Host: demo-app' http://\$(kubectl -n $NS get svc gateway -o jsonpath='{.spec.clusterIP}')/
+  kubectl get --raw /api/v1/namespaces/elasti-system/services/elasti-operator:metrics/proxy/metrics | grep ^elasti_
+  make cluster-down                                    # removes everything the cluster created
+TXT
+}
+
+setup
+deploy_demo
+scale_to_zero
+wake
+report
