@@ -112,7 +112,7 @@ func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	cfg := h.Config()
 	res := inject.Mutate(pod, ns, &cfg)
 	if res.Injected {
-		patch, err := inject.Patch(req.Object.Raw, res.Pod)
+		patch, err := inject.Patch(req.Object.Raw, pod, res.Pod)
 		if err != nil {
 			res = skip(inject.ReasonInternalError, fmt.Sprintf("building patch: %v", err))
 		} else if patch != nil {

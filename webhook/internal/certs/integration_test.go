@@ -76,4 +76,3 @@ func TestIntegrationSelfManaged(t *testing.T) {
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "elasti-system", Name: "elasti-tls"}, s))
 	assert.Equal(t, rv, s.ResourceVersion, "a pass with valid certificates writes nothing")
 }
-

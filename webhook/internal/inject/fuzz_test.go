@@ -1,7 +1,10 @@
 package inject
 
 import (
+	"encoding/json"
 	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,10 +56,26 @@ func FuzzMutate(f *testing.F) {
 		res := Mutate(pod, ns, &cfg)
 		require.NotNil(t, res.Pod)
 		if res.Injected {
+			assertPatchApplies(t, pod, res.Pod)
 			again := Mutate(res.Pod, ns, &cfg)
 			assert.Equal(t, res.Pod, again.Pod)
 		}
 	})
+}
+
+// assertPatchApplies checks that Patch, applied to before's JSON, gives after's JSON.
+func assertPatchApplies(t *testing.T, before, after *corev1.Pod) {
+	orig, err := json.Marshal(before)
+	require.NoError(t, err)
+	patch, err := Patch(orig, before, after)
+	require.NoError(t, err)
+	p, err := jsonpatch.DecodePatch(patch)
+	require.NoError(t, err)
+	got, err := p.Apply(orig)
+	require.NoError(t, err)
+	want, err := json.Marshal(after)
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(got))
 }
 
 func FuzzParseStatus(f *testing.F) {

@@ -133,7 +133,7 @@ func checkPatch(t *testing.T, raw []byte, res Result) {
 	require.NoError(t, json.Unmarshal(raw, &orig))
 	origJSON, err := json.Marshal(&orig)
 	require.NoError(t, err)
-	patch, err := Patch(origJSON, res.Pod)
+	patch, err := Patch(origJSON, &orig, res.Pod)
 	require.NoError(t, err)
 	if !res.Injected {
 		assert.Nil(t, patch, "a skipped pod must not be patched")

@@ -50,11 +50,15 @@ func Mutate(pod *corev1.Pod, ns *corev1.Namespace, cfg *Config) Result {
 	return Result{Reason: reason, Injected: true, Warnings: warnings, Pod: out}
 }
 
-// Patch returns the JSON patch (RFC 6902) that turns the original pod JSON into mutated.
-// It diffs against the raw request bytes, so the patch is minimal. Fields this binary's
+// Patch returns the JSON patch (RFC 6902) that turns the original pod JSON (decoded: before) into
+// mutated. A first injection takes the direct path (fastpatch.go); a re-injection diffs against
+// the raw request bytes, so the patch is minimal. Fields this binary's
 // k8s.io/api does not know (an API server newer than the webhook) are absent from the re-encoded
 // pod; removals are therefore kept only where Mutate removes things (keepOp), never elsewhere.
-func Patch(original []byte, mutated *corev1.Pod) ([]byte, error) {
+func Patch(original []byte, before, mutated *corev1.Pod) ([]byte, error) {
+	if ops, ok := directPatch(before, mutated); ok {
+		return encodeOps(ops)
+	}
 	cur, err := json.Marshal(mutated)
 	if err != nil {
 		return nil, fmt.Errorf("encoding mutated pod: %w", err)
@@ -63,7 +67,10 @@ func Patch(original []byte, mutated *corev1.Pod) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diffing pod: %w", err)
 	}
-	ops = slices.DeleteFunc(ops, func(op jsonpatch.Operation) bool { return !keepOp(op) })
+	return encodeOps(slices.DeleteFunc(ops, func(op jsonpatch.Operation) bool { return !keepOp(op) }))
+}
+
+func encodeOps(ops []jsonpatch.Operation) ([]byte, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
