@@ -28,9 +28,20 @@ import (
 
 // fakeAuth accepts "Bearer <pod name>" for the pods it knows; "Bearer broken" fails like an
 // unreachable API server.
-type fakeAuth struct{ callers map[string]auth.Caller }
+type fakeAuth struct {
+	mu      sync.Mutex
+	callers map[string]auth.Caller
+}
 
-func (f fakeAuth) Authenticate(_ context.Context, r *http.Request) (auth.Caller, error) {
+func (f *fakeAuth) revoke(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.callers, token)
+}
+
+func (f *fakeAuth) Authenticate(_ context.Context, r *http.Request) (auth.Caller, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token == "broken" {
 		return auth.Caller{}, errors.New("tokenreviews: connection refused")
@@ -129,7 +140,7 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 		}
 	}
 	srv, err := New(Options{
-		Insecure: true, Client: f.client, ScaleHandler: f.scaler, Authenticator: fakeAuth{callers: callers},
+		Insecure: true, Client: f.client, ScaleHandler: f.scaler, Authenticator: &fakeAuth{callers: callers},
 		RateLimit: 1, RateBurst: 3, Now: f.clock.Now, HeartbeatInterval: time.Hour,
 	})
 	require.NoError(t, err)

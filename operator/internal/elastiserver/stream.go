@@ -3,12 +3,14 @@ package elastiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
 
+	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
@@ -34,7 +36,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	streamsConnected.Inc()
 	defer streamsConnected.Dec()
 	log.V(1).Info("sidecar stream connected")
-	err := s.runStream(r.Context(), w, log)
+	err := s.runStream(r.Context(), w, r, log)
 	log.V(1).Info("sidecar stream ended", "reason", err)
 }
 
@@ -67,7 +69,7 @@ func (sw *streamWriter) write(msg stream.Message) error {
 }
 
 // runStream subscribes to the state and writes until ctx ends or a write fails.
-func (s *Server) runStream(ctx context.Context, w http.ResponseWriter, log logr.Logger) error {
+func (s *Server) runStream(ctx context.Context, w http.ResponseWriter, r *http.Request, log logr.Logger) error {
 	sub, snapshot := s.state.subscribe()
 	defer s.state.unsubscribe(sub)
 
@@ -87,6 +89,9 @@ func (s *Server) runStream(ctx context.Context, w http.ResponseWriter, log logr.
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-heartbeat.C:
+			if err := s.stillAuthenticated(r); err != nil {
+				return err
+			}
 			if err := sw.write(stream.Message{Type: stream.TypeHeartbeat}); err != nil {
 				return err
 			}
@@ -102,4 +107,16 @@ func (s *Server) runStream(ctx context.Context, w http.ResponseWriter, log logr.
 				"services", len(msg.Services), "removed", len(msg.Removed))
 		}
 	}
+}
+
+// stillAuthenticated re-checks the stream's caller at each heartbeat: its pod must still exist
+// and carry the sidecar, and its token must still be valid (the review is cached, so this is
+// usually a cache read). A stream thus ends when its token expires, and the sidecar reconnects
+// with the token the kubelet has rotated in. A failure of the check itself keeps the stream.
+func (s *Server) stillAuthenticated(r *http.Request) error {
+	_, err := s.opts.Authenticator.Authenticate(r.Context(), r)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return fmt.Errorf("caller no longer authenticated: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package elastiserver
 
 import (
 	"bufio"
+	"io"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -134,4 +135,15 @@ func TestSetIgnoresEqualValues(t *testing.T) {
 	st.set("a/b", nil)
 	_, ok = st.pending(sub)
 	assert.False(t, ok, "an unsubscribed stream is not marked")
+}
+
+func TestStreamEndsWhenTheCallerLosesAuthentication(t *testing.T) {
+	f := newFixture(t, gatewayPod("gw-1"))
+	f.srv.opts.HeartbeatInterval = 5 * time.Millisecond
+	resp, next := openStream(t, f.srv.Handler(), "gw-1")
+	require.Equal(t, stream.TypeSnapshot, next().Type)
+	require.Equal(t, stream.TypeHeartbeat, next().Type)
+	f.srv.opts.Authenticator.(*fakeAuth).revoke("gw-1") // the pod is gone, or the token expired
+	_, err := io.Copy(io.Discard, resp.Body)
+	assert.NoError(t, err, "the server ends the stream cleanly")
 }
