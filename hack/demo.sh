@@ -86,23 +86,29 @@ scale_to_zero() {
   k -n "$NS" get endpointslices -l kubernetes.io/service-name=demo-app -o wide | sed 's/^/    /' >&2
 }
 
+# curl_cluster ARGS...: curl from where ClusterIPs answer: this machine for the local cluster, the
+# node container for kind.
+curl_cluster() {
+  if [ "$(provider)" = kind ]; then docker exec elasti-control-plane curl "$@"; else curl "$@"; fi
+}
+
 wake() {
-  local ip out t hold total code
+  local ip resp status code total hold body t
   say "7. a request through the gateway wakes the app"
   ip="$(k -n "$NS" get svc gateway -o 'jsonpath={.spec.clusterIP}')"
-  out="$(mktemp)"
   t=$(_now_ms)
-  read -r code total < <(curl -sS -m 60 -o "$out.body" -D "$out" -w '%{http_code} %{time_total}\n' -H 'Host: demo-app' "http://$ip/")
-  [ "$code" = 200 ] || { cat "$out" "$out.body" >&2; die "the waking request answered $code"; }
-  hold="$(tr -d '\r' < "$out" | awk -F'dur=' 'tolower($0) ~ /^server-timing:.*elasti-hold/ {print $2}' | cut -d, -f1 | head -1)"
-  echo "    curl -H 'Host: demo-app' http://$ip/  ->  $code $(cat "$out.body")" >&2
+  resp="$(curl_cluster -sS -m 60 -i -w '\n%{http_code} %{time_total}' -H 'Host: demo-app' "http://$ip/" | tr -d '\r')"
+  status="$(tail -1 <<< "$resp")"; code="${status% *}"; total="${status#* }"
+  hold="$(awk -F'dur=' 'tolower($0) ~ /^server-timing:.*elasti-hold/ {print $2; exit}' <<< "$resp" | cut -d, -f1)"
+  body="$(sed '1,/^$/d;$d' <<< "$resp")"
+  [ "$code" = 200 ] || { echo "$resp" >&2; die "the waking request answered $code"; }
+  echo "    curl -H 'Host: demo-app' http://$ip/  ->  $code $body" >&2
   TIMINGS+=("waking request, total (client)|$(awk -v s="$total" 'BEGIN{printf "%.3f", s}')")
+  TIMINGS+=("waking request, held by the sidecar (Server-Timing elasti-hold)|$(awk -v ms="${hold:-0}" 'BEGIN{printf "%.3f", ms/1000}')")
   log "waking request: ${total}s total; held by the sidecar ${hold:-?} ms (Server-Timing elasti-hold)"
-  TIMINGS+=("waking request, held by the sidecar|$(awk -v ms="${hold:-0}" 'BEGIN{printf "%.3f", ms/1000}')")
   poll 60 mode_is serve
   timing "ElastiService back in serve mode (after the request was sent)" "$(ms_since "$t")"
   k -n "$NS" logs deploy/demo-app 2>/dev/null | grep 'first answer' | sed 's/^/    app: /' >&2 || true
-  rm -f "$out" "$out.body"
 }
 
 report() {

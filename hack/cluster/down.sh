@@ -5,6 +5,7 @@
 # Keeps $STATE (certificates, etcd data, images) unless --purge is given.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+[ "$(provider)" = kind ] && exec "$(dirname "$0")/kind.sh" down
 
 [ "$(id -u)" = 0 ] || die "needs root"
 purge=0; [ "${1:-}" = "--purge" ] && purge=1

@@ -113,3 +113,13 @@ wait_for() {
 }
 
 kubectl_() { $KUBECTL "$@"; }
+
+# provider: "kind" when ELASTI_CLUSTER_PROVIDER=kind, or when it is auto (the default) and a Docker
+# engine answers; "local" otherwise (the cluster from Kubernetes' own binaries).
+provider() {
+  case "${ELASTI_CLUSTER_PROVIDER:-auto}" in
+    kind | local) echo "${ELASTI_CLUSTER_PROVIDER}" ;;
+    auto) if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo kind; else echo local; fi ;;
+    *) die "ELASTI_CLUSTER_PROVIDER must be auto, local or kind" ;;
+  esac
+}

@@ -5,6 +5,7 @@
 # Prints the kubeconfig path and how long each phase took. See docs/cluster.md.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+[ "$(provider)" = kind ] && exec "$(dirname "$0")/kind.sh" up
 . "$(dirname "$0")/pki.sh"
 . "$(dirname "$0")/config.sh"
 
