@@ -54,3 +54,7 @@ demo: ## From nothing: cluster up, images built and loaded, Elasti installed, a 
 
 $(KUBECTL):
 	hack/build-k8s.sh kubectl >/dev/null
+
+.PHONY: docker-images
+docker-images: ## Build the same images with Docker (hack/docker/Dockerfile), for machines with a Docker engine.
+	hack/docker/build.sh
