@@ -85,7 +85,7 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func scheme(t *testing.T) *runtime.Scheme {
+func scheme(t testing.TB) *runtime.Scheme {
 	s := runtime.NewScheme()
 	require.NoError(t, clientgoscheme.AddToScheme(s))
 	require.NoError(t, v1alpha1.AddToScheme(s))
@@ -118,7 +118,7 @@ type fixture struct {
 	patches map[string]int
 }
 
-func newFixture(t *testing.T, objs ...client.Object) *fixture {
+func newFixture(t testing.TB, objs ...client.Object) *fixture {
 	t.Helper()
 	f := &fixture{
 		scaler:  &fakeScaler{result: scaling.ScaleResult{Replicas: 1, ScaledFromZero: true}},
