@@ -74,7 +74,17 @@ alive() {
   [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
   ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
-running() { local f; f="$(pidfile "$1")"; [ -f "$f" ] && alive "$(cat "$f")"; }
+# ours NAME PID: PID still runs the command start() recorded for NAME (a pid file left by a crash
+# may name a recycled PID; never signal someone else's process).
+# A script started by start() shows its interpreter first, hence the first two arguments.
+# (Pid files written before .cmd files existed are trusted.)
+ours() {
+  local want
+  [ -f "$STATE/run/$1.cmd" ] || return 0
+  want="$(cat "$STATE/run/$1.cmd")"
+  { tr '\0' '\n' < "/proc/$2/cmdline"; } 2>/dev/null | head -2 | grep -qxF -- "$want"
+}
+running() { local f pid; f="$(pidfile "$1")"; [ -f "$f" ] && pid="$(cat "$f")" && alive "$pid" && ours "$1" "$pid"; }
 
 # start NAME CMD...: starts CMD in its own session unless NAME already runs.
 start() {
@@ -83,6 +93,7 @@ start() {
   mkdir -p "$STATE/run" "$STATE/logs"
   setsid "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$(pidfile "$name")"
+  echo "$1" > "$STATE/run/$name.cmd"
   log "started $name (pid $!, log $STATE/logs/$name.log)"
 }
 
@@ -92,13 +103,13 @@ stop() {
   f="$(pidfile "$name")"
   [ -f "$f" ] || return 0
   pid="$(cat "$f")"
-  if alive "$pid"; then
+  if alive "$pid" && ours "$name" "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < timeout * 20; i++)); do alive "$pid" || break; sleep 0.05; done
     if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.1; fi
     echo "process $name (pid $pid)"
   fi
-  rm -f "$f"
+  rm -f "$f" "$STATE/run/$name.cmd"
 }
 
 # wait_for DESCRIPTION TIMEOUT_S CMD...: polls CMD every 50 ms until it succeeds or TIMEOUT_S of

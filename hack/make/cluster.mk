@@ -19,6 +19,10 @@ cluster-up: ## Start (or complete) the local single-node cluster; prints the kub
 cluster-down: ## Stop the local cluster and remove every process, mount, netns, rule and interface it created.
 	hack/cluster/down.sh
 
+.PHONY: cluster-status
+cluster-status: ## List what of the local cluster exists on this machine (processes, mounts, rules, interfaces).
+	hack/cluster/status.sh
+
 .PHONY: images
 images: ## Build static binaries and pack OCI image archives into bin/images/*.tar (no Docker).
 	hack/images/build.sh
