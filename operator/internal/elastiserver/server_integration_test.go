@@ -123,7 +123,8 @@ func setup(t *testing.T) *fixture {
 	})
 	require.Eventually(t, func() bool { return srv.Addr() != "" }, 30*time.Second, 20*time.Millisecond, "server listening")
 	f.url = "https://" + srv.Addr()
-	f.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// HTTP/2, as the sidecar uses: many requests and the stream share one connection.
+	f.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	return f
 }
 
@@ -179,6 +180,7 @@ func (f *fixture) messages(t *testing.T) <-chan stream.Message {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, stream.ContentType, resp.Header.Get("Content-Type"))
+	require.Equal(t, 2, resp.ProtoMajor, "served over HTTP/2")
 	out := make(chan stream.Message, 100)
 	go func() {
 		defer resp.Body.Close()

@@ -1,0 +1,32 @@
+package auth
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+)
+
+// BenchmarkAuthenticateCached is the per-request cost once a token's review is cached: hash,
+// cache lookup, pod read from the (here: fake) cache and checks.
+func BenchmarkAuthenticateCached(b *testing.B) {
+	token := jwt(time.Now().Add(time.Hour))
+	rev := &fakeReviewer{statuses: map[string]authenticationv1.TokenReviewStatus{token: bound("edge", "gw", "gw-native", "u1")}}
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	a := New(Options{Reviewer: rev, Pods: fake.NewClientBuilder().WithScheme(s).WithObjects(sidecarPod("gw-native", "u1", true, true)).Build()})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.AuthenticateToken(ctx, token); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rev.calls != 1 {
+		b.Fatalf("%d TokenReviews, want 1", rev.calls)
+	}
+}
