@@ -1,6 +1,7 @@
 package elastiserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/messages"
 )
@@ -64,7 +66,7 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	es, err := elastiServiceFor(ctx, s.opts.Client, rc.Namespace, rc.Svc)
+	es, err := s.lookup(ctx, rc)
 	if err != nil {
 		s.log.Error(err, "looking up the ElastiService of a RequestCount", "service", rc.Key())
 		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "looking up the ElastiService failed; retry")
@@ -92,6 +94,16 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	state := s.targetState(rc.Key(), res.ScaledFromZero)
 	log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
 	writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: state, Replicas: res.Replicas})
+}
+
+// lookup finds the ElastiService of rc's Service in the cache, then (on a miss) through the
+// APIReader if there is one.
+func (s *Server) lookup(ctx context.Context, rc messages.RequestCount) (*v1alpha1.ElastiService, error) {
+	es, err := elastiServiceFor(ctx, s.opts.Client, rc.Namespace, rc.Svc)
+	if err != nil || es != nil || s.opts.APIReader == nil {
+		return es, err
+	}
+	return elastiServiceFor(ctx, s.opts.APIReader, rc.Namespace, rc.Svc)
 }
 
 // targetState says how far the target is from serving, from what the streams show.

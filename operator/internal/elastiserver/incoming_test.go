@@ -181,3 +181,13 @@ func TestElastiServiceForPicksTheOldest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, es)
 }
+
+func TestIncomingRequestConfirmsUnknownServicesWithTheAPIReader(t *testing.T) {
+	f := newFixture(t, gatewayPod("gw-1"))
+	api := newFixture(t, elastiService("shop", "orders", "orders")) // what the API server already has
+	f.srv.opts.APIReader = api.client
+	w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":1,"svc":"orders","namespace":"shop"}`))
+	assert.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	w = call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":1,"svc":"cart","namespace":"shop"}`))
+	assert.Equal(t, http.StatusNotFound, w.Code, w.Body.String())
+}

@@ -53,6 +53,10 @@ type Options struct {
 	// Client reads ElastiServices, Services, EndpointSlices and Pods, normally from the cache
 	// (mgr.GetClient()).
 	Client client.Client
+	// APIReader (mgr.GetAPIReader()), when set, confirms a RequestCount's unknown service
+	// against the API server before answering 404, so an ElastiService created a moment ago
+	// that this replica's cache has not seen yet still wakes its target.
+	APIReader client.Reader
 	// Writer patches ElastiService and Pod annotations; default Client.
 	Writer client.Writer
 	// Cache is where event handlers are added to keep the streams up to date (mgr.GetCache()).
