@@ -53,17 +53,8 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, http.MethodPost)
-		return
-	}
-	body, ok := readBody(w, r, messages.MaxRequestCountBytes)
+	rc, ok := readRequestCount(w, r)
 	if !ok {
-		return
-	}
-	rc, err := messages.DecodeRequestCountBytes(body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	es, err := s.lookup(ctx, rc)
@@ -94,6 +85,24 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	state := s.targetState(rc.Key(), res.ScaledFromZero)
 	log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
 	writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: state, Replicas: res.Replicas})
+}
+
+// readRequestCount answers 405, 413 or 400, or returns the decoded RequestCount.
+func readRequestCount(w http.ResponseWriter, r *http.Request) (messages.RequestCount, bool) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, http.MethodPost)
+		return messages.RequestCount{}, false
+	}
+	body, ok := readBody(w, r, messages.MaxRequestCountBytes)
+	if !ok {
+		return messages.RequestCount{}, false
+	}
+	rc, err := messages.DecodeRequestCountBytes(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return messages.RequestCount{}, false
+	}
+	return rc, true
 }
 
 // lookup finds the ElastiService of rc's Service in the cache, then (on a miss) through the
