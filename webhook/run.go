@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,7 +85,11 @@ func newManager(o Options, restCfg *rest.Config) (manager.Manager, error) {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("building scheme: %w", err)
 	}
-	server := crwebhook.NewServer(crwebhook.Options{Port: o.Port, CertDir: o.CertDir})
+	server := crwebhook.NewServer(crwebhook.Options{Port: o.Port, CertDir: o.CertDir, TLSOpts: []func(*tls.Config){
+		// HTTP/1.1 only: the API server needs nothing more, and it closes the HTTP/2 stream
+		// reset and rapid-reset attack surface (CVE-2023-44487), as kubebuilder projects do.
+		func(c *tls.Config) { c.NextProtos = []string{"http/1.1"}; c.MinVersion = tls.VersionTLS12 },
+	}})
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  scheme,
 		WebhookServer:           server,

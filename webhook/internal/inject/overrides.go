@@ -67,6 +67,20 @@ func ParseOverrides(annotations map[string]string, cfg *Config) (Params, []Probl
 			report(names.AnnotationSidecarImage, "an image reference such as registry.example/elasti/resolver:v1")
 		}
 	}
+	parsePorts(annotations, cfg, &p, report)
+	parseResources(annotations, &p, report)
+	if v, ok := annotations[names.AnnotationSidecarLogLevel]; ok {
+		if LogLevels[v] {
+			p.LogLevel = v
+		} else {
+			report(names.AnnotationSidecarLogLevel, "one of debug, info, warn, error")
+		}
+	}
+	return p, probs
+}
+
+// parsePorts applies the port overrides; two equal ports both fall back to the defaults.
+func parsePorts(annotations map[string]string, cfg *Config, p *Params, report func(string, string)) {
 	proxy := parseOverridePort(annotations, names.AnnotationSidecarProxyPort, p.ProxyPort, report)
 	admin := parseOverridePort(annotations, names.AnnotationSidecarAdminPort, p.AdminPort, report)
 	if proxy == admin {
@@ -78,6 +92,10 @@ func ParseOverrides(annotations map[string]string, cfg *Config) (Params, []Probl
 		proxy, admin = cfg.ProxyPort, cfg.AdminPort
 	}
 	p.ProxyPort, p.AdminPort = proxy, admin
+}
+
+// parseResources applies the CPU request and memory limit overrides.
+func parseResources(annotations map[string]string, p *Params, report func(string, string)) {
 	if v, ok := annotations[names.AnnotationSidecarCPU]; ok {
 		if q, err := ParsePositiveQuantity(v); err == nil {
 			p.CPURequest = q
@@ -95,14 +113,6 @@ func ParseOverrides(annotations map[string]string, cfg *Config) (Params, []Probl
 			report(names.AnnotationSidecarMemory, "a positive memory quantity such as 256Mi")
 		}
 	}
-	if v, ok := annotations[names.AnnotationSidecarLogLevel]; ok {
-		if LogLevels[v] {
-			p.LogLevel = v
-		} else {
-			report(names.AnnotationSidecarLogLevel, "one of debug, info, warn, error")
-		}
-	}
-	return p, probs
 }
 
 // parseOverridePort returns the port from annotation key, or def when it is absent or bad.
