@@ -1,0 +1,34 @@
+package elastiserver
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/elasti-dev/elasti/pkg/stream"
+)
+
+func TestMetricsCountAnswersByCode(t *testing.T) {
+	f := newFixture(t, elastiService("shop", "orders", "orders"), gatewayPod("gw-1"))
+	before := map[string]float64{}
+	for _, c := range []string{"202", "401", "404"} {
+		before[c] = testutil.ToFloat64(requestCounts.WithLabelValues(c))
+	}
+	ackBefore := testutil.ToFloat64(acks.WithLabelValues("204"))
+	send := func(token, svc string) {
+		call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, token, strings.NewReader(`{"count":1,"svc":"`+svc+`","namespace":"shop"}`))
+	}
+	send("gw-1", "orders")
+	send("gw-1", "orders")
+	send("", "orders")
+	send("gw-1", "cart")
+	call(f.srv.Handler(), http.MethodPost, stream.AckPath, "gw-1", strings.NewReader(`{"version":1,"services":["shop/orders"]}`))
+
+	assert.Equal(t, 2.0, testutil.ToFloat64(requestCounts.WithLabelValues("202"))-before["202"])
+	assert.Equal(t, 1.0, testutil.ToFloat64(requestCounts.WithLabelValues("401"))-before["401"])
+	assert.Equal(t, 1.0, testutil.ToFloat64(requestCounts.WithLabelValues("404"))-before["404"])
+	assert.Equal(t, 1.0, testutil.ToFloat64(acks.WithLabelValues("204"))-ackBefore)
+}
