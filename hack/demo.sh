@@ -34,6 +34,36 @@ proxy_slice() {
     -o 'jsonpath={.items[*].endpoints[*].addresses[0]}' 2>/dev/null | grep -q .
 }
 
+# restart_stale NAMESPACE...: rolls out again every Deployment whose pods run an elasti/* image
+# older than the archive in bin/images (an image re-imported under the same tag does not restart
+# running pods by itself).
+restart_stale() {
+  local a name ns owner pair img id want line deploys=()
+  declare -A digest
+  for a in "$REPO"/bin/images/*.tar; do
+    digest[$(basename "$a" .tar)]="$(tar xOf "$a" manifest.json | sed -n 's/.*"Config":"\(sha256:[0-9a-f]*\)".*/\1/p')"
+  done
+  for ns in "$@"; do
+    while read -r line; do
+      set -- $line
+      ns="$1"; owner="$2"; shift 2
+      for pair in "$@"; do
+        img="${pair%%=*}"; id="${pair#*=}"
+        name="${img#docker.io/}"; name="${name#elasti/}"; name="${name%%:*}"
+        want="${digest[$name]:-}"
+        case "$img" in *elasti/*) ;; *) continue ;; esac
+        if [ -n "$want" ] && [ "$id" != "$want" ]; then deploys+=("$ns/${owner%-*}"); fi
+      done
+    done < <(k -n "$ns" get pods -o jsonpath='{range .items[*]}{.metadata.namespace} {.metadata.ownerReferences[0].name}{range .status.initContainerStatuses[*]} {.image}={.imageID}{end}{range .status.containerStatuses[*]} {.image}={.imageID}{end}{"\n"}{end}' 2>/dev/null)
+  done
+  [ ${#deploys[@]} -eq 0 ] && return 0
+  for a in $(printf '%s\n' "${deploys[@]}" | sort -u); do
+    log "restarting deployment $a: its pods run an older image than bin/images"
+    k -n "${a%/*}" rollout restart "deployment/${a#*/}" >/dev/null
+    k -n "${a%/*}" rollout status "deployment/${a#*/}" --timeout=180s >/dev/null
+  done
+}
+
 setup() {
   local t
   say "1. cluster"
@@ -45,6 +75,7 @@ setup() {
   mkdir -p "$REPO/dist"
   k kustomize "$REPO/manifests/overlays/self-managed" > "$REPO/dist/install-self-managed.yaml"
   KUBECTL="$KUBECTL" "$REPO/hack/cluster/install.sh" install "$REPO/dist/install-self-managed.yaml" 2>&1 | grep -v '^Waiting' >&2
+  restart_stale elasti-system
   timing "Elasti installed" "$(ms_since "$t")"
 }
 
@@ -61,6 +92,7 @@ deploy_demo() {
     k -n "$NS" rollout restart deployment/gateway >&2
   fi
   k -n "$NS" scale deployment/demo-app --replicas=1 >/dev/null
+  restart_stale "$NS"
   k -n "$NS" rollout status deployment/gateway --timeout=120s >/dev/null
   k -n "$NS" rollout status deployment/demo-app --timeout=120s >/dev/null
   poll 60 mode_is serve
