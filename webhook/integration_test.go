@@ -187,6 +187,10 @@ func TestIntegrationInjection(t *testing.T) {
 			return len(eventsWithReason(t, c, "edge", string(inject.ReasonPodOptedOut))) == 1
 		}, 20*time.Second, 200*time.Millisecond)
 	})
+	t.Run("reinvoked after another webhook: sidecar exactly once", func(t *testing.T) {
+		startOtherWebhook(t, env)
+		assertReinvoked(t, c)
+	})
 	t.Run("gateway pod created before opt-in is flagged", func(t *testing.T) {
 		pod := gatewayPod("late", "gw-early", map[string]string{names.AnnotationGateway: "true"})
 		require.NoError(t, c.Create(ctx, pod))
