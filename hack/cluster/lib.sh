@@ -120,7 +120,7 @@ wait_for() {
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.05
   done
-  die "timed out waiting for $what"
+  die "timed out waiting for $what (process logs: $STATE/logs/)"
 }
 
 kubectl_() { $KUBECTL "$@"; }

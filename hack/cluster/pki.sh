@@ -63,6 +63,11 @@ pki() {
     openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/sa.key" 2>/dev/null
     openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   }
+  # Serving certificates name the node's address: issue them again when it changed.
+  if [ "$(cat "$PKI/node-ip" 2>/dev/null)" != "$node" ]; then
+    rm -f "$PKI/apiserver.crt" "$PKI/kubelet-serving.crt"
+    echo "$node" > "$PKI/node-ip"
+  fi
   cert apiserver kube-apiserver "" \
     "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN,DNS:localhost,IP:127.0.0.1,IP:$API_SERVICE_IP,IP:$node" serverAuth
   cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters "" clientAuth
