@@ -117,7 +117,8 @@ type ScaleTrigger struct {
 // TriggerMetadata configures a prometheus trigger: the target is idle while the query's value is
 // below the threshold.
 type TriggerMetadata struct {
-	// Query is a PromQL instant query that returns one number (the first sample is used).
+	// Query is a PromQL instant query. With several series the largest value counts; an empty
+	// result is an error (append `or vector(0)` to make "no data" mean idle).
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	Query string `json:"query,omitempty"`

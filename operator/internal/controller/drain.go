@@ -140,7 +140,9 @@ func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService)
 	if err != nil {
 		return nil, err
 	}
-	want := es.Namespace + "/" + es.Name
+	// Sidecars know services by the Service they front (what a request's Host names), not by the
+	// ElastiService's own name.
+	want := es.Namespace + "/" + es.Spec.Service
 	var pending []string
 	ready, seen := 0, map[string]bool{}
 	for i := range slices {
