@@ -98,6 +98,9 @@ func newManager(o Options, restCfg *rest.Config) (manager.Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        o.LeaderElectID,
 		LeaderElectionNamespace: o.Namespace,
+		// The process exits right after the manager stops, so releasing the Lease is safe and lets
+		// the other replica take over the mirror and the checker at once, not after lease expiry.
+		LeaderElectionReleaseOnCancel: true,
 		// Pods are cached trimmed to what the truth table reads (only the leader's checker
 		// watches them; the informer starts on first use).
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: nslabel.TrimPod}}},
