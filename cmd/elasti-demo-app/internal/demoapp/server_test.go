@@ -2,11 +2,13 @@ package demoapp
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
@@ -92,4 +94,16 @@ func TestMetricsCountByRoute(t *testing.T) {
 	assert.Contains(t, out, `demo_requests_total{path="/"} 2`)
 	assert.Contains(t, out, `demo_requests_total{path="/healthz"} 1`)
 	assert.Contains(t, out, `demo_requests_total{path="other"} 1`)
+}
+
+func TestRunStopsDuringStartupDelay(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// Cancelled before the delay ends: Run returns without listening (the address is never bound).
+	require.NoError(t, Run(ctx, logr.Discard(), Config{Addr: "256.0.0.1:1", StartupDelay: time.Hour}))
+}
+
+func TestRunReportsListenErrors(t *testing.T) {
+	err := Run(context.Background(), logr.Discard(), Config{Addr: "256.0.0.1:1"})
+	require.ErrorContains(t, err, "listening on 256.0.0.1:1")
 }
