@@ -88,6 +88,9 @@ func Start(t testing.TB, env *envtest.Environment) *Env {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// Start may fail after etcd and the API server are already running (e.g. a CRD the
+		// server refuses): stop them, or they outlive the test.
+		_ = env.Stop()
 		t.Fatalf("starting envtest (kube-apiserver and etcd from %s): %v", env.BinaryAssetsDirectory, err)
 	}
 	t.Cleanup(func() {
