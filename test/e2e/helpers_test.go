@@ -111,7 +111,7 @@ func dumpSystem(ctx context.Context, w io.Writer) {
 	for _, p := range pods.Items {
 		fmt.Fprintf(w, "---- %s/%s ready=%v ----\n", ns, p.Name, framework.PodReady(&p))
 		for _, c := range p.Spec.Containers {
-			b, err := env.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: ptr.To[int64](40)}).DoRaw(ctx)
+			b, err := env.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: ptr.To[int64](15)}).DoRaw(ctx)
 			if err != nil {
 				fmt.Fprintf(w, "logs of %s: %v\n", c.Name, err)
 				continue

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
 
@@ -76,7 +77,7 @@ func TestDeleteAtZero(t *testing.T) {
 			if err != nil {
 				return false, "", err
 			}
-			slices, err := env.Kube.DiscoveryV1().EndpointSlices(f.ns.Name).List(ctx, metav1.ListOptions{LabelSelector: "endpointslice.kubernetes.io/managed-by=elasti.dev/operator"})
+			slices, err := env.Kube.DiscoveryV1().EndpointSlices(f.ns.Name).List(ctx, metav1.ListOptions{LabelSelector: "endpointslice.kubernetes.io/managed-by=" + names.ControllerName})
 			if err != nil {
 				return false, "", err
 			}

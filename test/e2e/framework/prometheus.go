@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/elasti-dev/elasti/test/e2e/testdata"
@@ -31,6 +32,9 @@ func (e *Env) prometheusVars() map[string]string {
 
 // EnsurePrometheus deploys Prometheus (if needed) and waits until it answers queries.
 func (e *Env) EnsurePrometheus(ctx context.Context) (*Prometheus, error) {
+	if err := e.awaitNamespaceGone(ctx, PrometheusNamespace); err != nil {
+		return nil, err
+	}
 	if err := e.CreateAll(ctx, testdata.Prometheus, e.prometheusVars()); err != nil {
 		return nil, err
 	}
@@ -41,6 +45,21 @@ func (e *Env) EnsurePrometheus(ctx context.Context) (*Prometheus, error) {
 	}
 	p.clusterIP = svc.Spec.ClusterIP
 	return p, p.WaitReady(ctx)
+}
+
+// awaitNamespaceGone waits while the namespace is being deleted (a previous run's cleanup).
+func (e *Env) awaitNamespaceGone(ctx context.Context, name string) error {
+	return Poll(ctx, e.Config.Scale(2*time.Minute), 500*time.Millisecond, "namespace "+name+" to finish terminating",
+		func(ctx context.Context) (bool, string, error) {
+			ns, err := e.Kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, "", nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			return ns.DeletionTimestamp == nil, "phase " + string(ns.Status.Phase), nil
+		})
 }
 
 // DeletePrometheus removes it again.
