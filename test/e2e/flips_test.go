@@ -18,11 +18,19 @@ import (
 func TestFlipsUnderLoad(t *testing.T) {
 	f := setup(t, "flips", 1)
 	p := requirePrometheus(t, f.ctx)
-	app := f.app(framework.AppOptions{Name: "app", StartupDelay: 200 * time.Millisecond}, func(es *elastiv1.ElastiService) {
-		es.Spec.Triggers = []elastiv1.ScaleTrigger{framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")}
-	})
+	app := f.app(framework.AppOptions{Name: "app", StartupDelay: 200 * time.Millisecond}, nil)
 	start := time.Now()
 	load := framework.StartLoad(f.ctx, f.gw.keepOpen, f.url(app, 0, "/"), 4, 20*time.Millisecond, framework.AppMessage("app"))
+	defer load.Stop()
+	// The trigger comes once the load runs, so the first scale-down already happens under load.
+	es, err := app.GetElastiService(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es.Spec.Triggers = []elastiv1.ScaleTrigger{framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")}
+	if err := env.Client.Update(f.ctx, es); err != nil {
+		t.Fatal(err)
+	}
 	flips, err := countFlips(f.ctx, app, 20, env.Config.Scale(6*time.Minute), func(n int, st *framework.State) {
 		ok, failed := load.Snapshot()
 		step(t, start, "flip %d (%s): %d ok, %d failed so far", n, st.Mode, ok, failed)

@@ -16,9 +16,10 @@ import (
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
 
-// rateQuery is the app's request rate as Prometheus sees it (0 when it has no samples).
+// rateQuery is the rate of requests to the app's "/" as Prometheus sees it (0 when it has no
+// samples). Only "/" counts: the kubelet's readiness probe alone calls /healthz once a second.
 func rateQuery(ns, app string) string {
-	return fmt.Sprintf(`sum(rate(demo_requests_total{namespace=%q,app=%q}[5s])) or vector(0)`, ns, app)
+	return fmt.Sprintf(`sum(rate(demo_requests_total{namespace=%q,app=%q,path="/"}[5s])) or vector(0)`, ns, app)
 }
 
 // waitPrometheusSees waits until Prometheus reports the app busy (rate above 1/s).
@@ -101,16 +102,17 @@ func TestTriggerErrorNeverScalesDown(t *testing.T) {
 	}
 }
 
-// TestPrometheusRestartNeverScalesDown: the app is busy; Prometheus is stopped for 15 s (longer
-// than the 5 s cooldown) and comes back without history. Neither the outage nor the empty history
-// of the new Prometheus (guarded by uptimeFilter) scales the busy target down; the user sees
-// TriggersHealthy=False meanwhile. Once the load stops, it is scaled to zero as usual.
+// TestPrometheusRestartNeverScalesDown: the app is busy; Prometheus is stopped for 25 s (longer
+// than the 20 s cooldown) and comes back without history. Neither the outage nor the empty history
+// of the new Prometheus (guarded by uptimeFilter: not trusted before it has been up for the
+// cooldown) scales the busy target down; the user sees TriggersHealthy=False meanwhile. Once the
+// load stops, it is scaled to zero as usual.
 func TestPrometheusRestartNeverScalesDown(t *testing.T) {
 	f := setup(t, "promrestart", 1)
 	p := requirePrometheus(t, f.ctx)
 	q := rateQuery(f.ns.Name, "app")
 	app := f.app(framework.AppOptions{Name: "app"}, func(es *elastiv1.ElastiService) {
-		es.Spec.CooldownPeriod = ptr.To[int32](5)
+		es.Spec.CooldownPeriod = ptr.To[int32](20)
 		es.Spec.Triggers = []elastiv1.ScaleTrigger{framework.PrometheusTrigger(p.InClusterURL, q, "1", `job="prometheus"`)}
 	})
 	start := time.Now()
@@ -128,7 +130,7 @@ func TestPrometheusRestartNeverScalesDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	watch(env.Config.Scale(15 * time.Second))
+	watch(env.Config.Scale(25 * time.Second))
 	if err := p.SetReplicas(f.ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestPrometheusRestartNeverScalesDown(t *testing.T) {
 	if err := p.WaitReady(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	watch(env.Config.Scale(15 * time.Second))
+	watch(env.Config.Scale(30 * time.Second))
 	step(t, start, "no scale-down across the restart (TriggersHealthy=False seen: %v)", unhealthy)
 	if !unhealthy {
 		t.Errorf("TriggersHealthy never became False while Prometheus was down")
