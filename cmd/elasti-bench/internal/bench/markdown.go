@@ -38,6 +38,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %.3f | %.3f | %.3f | %.0f | %d |\n", p.Target, p.Latency.P50, p.Latency.P99, p.Latency.Max, p.RPS, p.Errors)
 	}
 	fmt.Fprintf(w, "\nSidecar minus direct: p50 %+.3f ms, p99 %+.3f ms.\n", f.P50DeltaMs, f.P99DeltaMs)
+	r.observations(w)
 	fmt.Fprintf(w, "\n## Memory (RSS from /proc on the node)\n\n| process | when | MiB |\n|---|---|---|\n")
 	for _, set := range []struct {
 		when string
@@ -50,5 +51,27 @@ func (r *Report) Markdown(w io.Writer) {
 			}
 			fmt.Fprintf(w, "| %s %s | %s | %s |\n", s.Pod, s.Container, set.when, v)
 		}
+	}
+}
+
+// observations explains misses from the figures themselves, so the page says where the time went.
+func (r *Report) observations(w io.Writer) {
+	var notes []string
+	delay := float64(r.Options.StartupDelay.Milliseconds())
+	if n := r.ColdStartN; n.Total.N > 0 && n.Total.P95 > 3000 {
+		notes = append(notes, fmt.Sprintf("With %d services woken at once the apps themselves were ready only %.0f ms (p50) / %.0f ms (p95) after the "+
+			"request although each starts in %.0f ms: that is the node creating %d pods at once on %d cores. Elasti's part, the overhead "+
+			"above readiness, was %.0f ms p50 and %.0f ms p95.", n.Services, n.AppReady.P50, n.AppReady.P95, delay, n.Services, r.Machine.Cores, n.Overhead.P50, n.Overhead.P95))
+	}
+	if f := r.Forward; f.Sidecar.RPS > 0 && f.Direct.RPS > 0 {
+		notes = append(notes, fmt.Sprintf("Throughput through the sidecar was %.0f%% of direct; the load client, the sidecar and the app share the same %d cores, "+
+			"so this compares CPU cost per request more than capacity.", 100*f.Sidecar.RPS/f.Direct.RPS, r.Machine.Cores))
+	}
+	if len(notes) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n## Observations\n\n")
+	for _, n := range notes {
+		fmt.Fprintf(w, "- %s\n", n)
 	}
 }
