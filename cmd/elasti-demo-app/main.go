@@ -18,6 +18,7 @@ func main() {
 	var cfg demoapp.Config
 	flag.StringVar(&cfg.Addr, "listen", ":8080", "address to listen on")
 	flag.DurationVar(&cfg.StartupDelay, "startup-delay", time.Second, "how long to wait before listening")
+	flag.DurationVar(&cfg.ShutdownDelay, "shutdown-delay", 2*time.Second, "how long to keep serving after SIGTERM before closing the listener")
 	flag.StringVar(&cfg.Message, "message", "hello from elasti-demo-app", "what / answers")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -118,19 +119,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = &trackingBody{r: req.Body}
 		req.Body = body
 	}
-	var tried map[string]bool
+	tried := map[string]bool{}
 	for attempt := 1; ; attempt++ {
 		resp, err := t.base(req).RoundTrip(req)
-		if err == nil || attempt >= t.attempts || !isDialError(err) || body.touched() || req.Context().Err() != nil {
+		if err == nil || !isDialError(err) || body.touched() || req.Context().Err() != nil {
 			return resp, err
 		}
 		// Nothing was sent: try again, elsewhere if possible.
 		t.h.o.Registry.ForgetAnswering(rt.key, rt.target.ip)
-		if tried == nil {
-			tried = map[string]bool{}
-		}
 		tried[rt.target.addr] = true
-		if next, ok := t.next(rt, tried); ok {
+		next, ok := t.next(rt, tried)
+		if !ok && attempt >= t.attempts {
+			// Every pod we know of refused or did not answer (typically one that was just scaled
+			// away while the stream still listed it). The request is still intact, so hold it
+			// again until another pod can serve, instead of failing it.
+			next, ok = t.rehold(req.Context(), rt, tried)
+			if !ok {
+				return resp, err
+			}
+		}
+		if ok {
 			rt.target = next
 		}
 		select {
@@ -145,6 +153,45 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 }
+
+// rehold waits, within the request's hold timeout (counted from its arrival), for an endpoint
+// that has not failed yet. Failed endpoints become eligible again every reholdForget, since a pod
+// that refused while restarting may answer later. The operator is told (proxy mode) as for any
+// held request.
+func (t *transport) rehold(ctx context.Context, rt *route, tried map[string]bool) (endpoint, bool) {
+	deadline := rt.start.Add(t.h.o.HoldTimeout)
+	forget := time.Now().Add(reholdForget)
+	reported := false
+	t.h.o.Log.V(1).Info("no pod answered; holding the request again", "service", rt.key, "tried", len(tried))
+	for time.Now().Before(deadline) {
+		svc, ok := t.h.o.Registry.Get(rt.key)
+		if !ok {
+			return endpoint{}, false
+		}
+		if time.Now().After(forget) {
+			clear(tried)
+			forget = time.Now().Add(reholdForget)
+		}
+		if ep, ok := t.h.pick(svc, rt.hostPort, tried); ok {
+			rt.held = true
+			return ep, true
+		}
+		t.h.wake(svc, &reported)
+		select {
+		case <-ctx.Done():
+			return endpoint{}, false
+		case <-time.After(reholdPoll):
+		}
+	}
+	return endpoint{}, false
+}
+
+// reholdPoll is how often a re-held request looks for a pod; reholdForget is how long a pod that
+// failed a connection is skipped.
+const (
+	reholdPoll   = 25 * time.Millisecond
+	reholdForget = time.Second
+)
 
 func (t *transport) base(req *http.Request) *http.Transport {
 	rt := routeFrom(req.Context())

@@ -112,3 +112,54 @@ func TestConsumedBodyIsNeverReplayed(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 	assert.Equal(t, int32(1), accepted.Load())
 }
+
+// closedPort returns a loopback port nothing listens on (connections are refused).
+func closedPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return port
+}
+
+// TestRefusedEverywhereHoldsAgain: the stream still lists a pod that was just scaled away (its
+// port refuses). The request, whose body was not touched, is held again and forwarded to the pod
+// that comes up next, instead of failing with 502.
+func TestRefusedEverywhereHoldsAgain(t *testing.T) {
+	h, reg := newHandler(t, ep("gone", closedPort(t), true))
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, "got "+string(b))
+	}))
+	defer live.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("order-1"))
+		req.Host = "orders.shop"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	select {
+	case resp := <-done:
+		t.Fatalf("answered %d before any pod could serve", resp.StatusCode)
+	case <-time.After(300 * time.Millisecond):
+	}
+	livePort := live.Listener.Addr().(*net.TCPAddr).Port
+	_, err := reg.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Services: []stream.Service{{
+		Namespace: "shop", Name: "orders", Mode: stream.ModeProxy,
+		Ports: []stream.Port{{Name: "http", Port: 80}}, Endpoints: []stream.Endpoint{ep("new", livePort, true)},
+	}}})
+	require.NoError(t, err)
+	resp := <-done
+	require.NotNil(t, resp)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "got order-1", string(b))
+}

@@ -26,6 +26,12 @@ type Config struct {
 	StartupDelay time.Duration
 	// Message is what / answers.
 	Message string
+	// ShutdownDelay is how long the app keeps serving after SIGTERM before it stops accepting
+	// connections. Kubernetes removes a terminating pod from its Service's endpoints at its own
+	// pace (endpoint controller, then kube-proxy on every node); an app that closes its listener at
+	// once refuses the connections still routed to it meanwhile. Every well-behaved app does this
+	// (or has a preStop sleep); Elasti cannot do it for the app.
+	ShutdownDelay time.Duration
 }
 
 // maxStreamLines bounds /stream so that one request cannot hold a connection for ever.
@@ -169,6 +175,10 @@ func Run(ctx context.Context, log logr.Logger, cfg Config) error {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
+		if cfg.ShutdownDelay > 0 {
+			log.Info("terminating: still serving while endpoints converge", "for", cfg.ShutdownDelay.String())
+			time.Sleep(cfg.ShutdownDelay)
+		}
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,4 +107,28 @@ func TestRunStopsDuringStartupDelay(t *testing.T) {
 func TestRunReportsListenErrors(t *testing.T) {
 	err := Run(context.Background(), logr.Discard(), Config{Addr: "256.0.0.1:1"})
 	require.ErrorContains(t, err, "listening on 256.0.0.1:1")
+}
+
+// TestRunKeepsServingDuringShutdownDelay: after SIGTERM (ctx cancelled) the app still answers
+// new connections for ShutdownDelay, then stops.
+func TestRunKeepsServingDuringShutdownDelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, logr.Discard(), Config{Addr: addr, ShutdownDelay: 400 * time.Millisecond, Message: "hi"}) }()
+	get := func() error {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	require.Eventually(t, func() bool { return get() == nil }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, get(), "a new connection right after SIGTERM is still served")
+	require.NoError(t, <-done)
+	require.Error(t, get(), "after the delay the listener is closed")
 }
