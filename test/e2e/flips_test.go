@@ -19,6 +19,10 @@ func TestFlipsUnderLoad(t *testing.T) {
 	f := setup(t, "flips", 1)
 	p := requirePrometheus(t, f.ctx)
 	app := f.app(framework.AppOptions{Name: "app", StartupDelay: 200 * time.Millisecond}, nil)
+	sw, err := watchSlices(f.ctx, f.ns.Name, app.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	load := framework.StartLoad(f.ctx, f.gw.keepOpen, f.url(app, 0, "/"), 4, 20*time.Millisecond, framework.AppMessage("app"))
 	defer load.Stop()
@@ -37,6 +41,9 @@ func TestFlipsUnderLoad(t *testing.T) {
 	})
 	res := load.Stop()
 	step(t, start, "%d flips; load: %s", flips, res)
+	for _, g := range sw.stop() {
+		t.Logf("the Service had no ready endpoint in any EndpointSlice from %s", g)
+	}
 	if err != nil {
 		t.Error(err)
 	}

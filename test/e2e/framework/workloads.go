@@ -119,6 +119,11 @@ func (n *Namespace) appTemplate(o AppOptions) corev1.PodTemplateSpec {
 		Name: "app", Image: image, ImagePullPolicy: corev1.PullIfNotPresent, Args: args,
 		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: o.Port}},
 		ReadinessProbe: probe,
+		// As any app behind a Service should: keep serving for a moment after termination starts,
+		// until kube-proxy and the gateways stop sending it new connections. Without it, a pod being
+		// scaled down refuses connections that kube-proxy still routes to it (a Kubernetes race,
+		// not Elasti's), which the flip scenario would count as failures.
+		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 1}}},
 	}}
 	if o.SecondPort {
 		second := containers[0].DeepCopy()
@@ -133,7 +138,7 @@ func (n *Namespace) appTemplate(o AppOptions) corev1.PodTemplateSpec {
 			Labels:      map[string]string{"app": o.Name},
 			Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": fmt.Sprint(o.Port)},
 		},
-		Spec: corev1.PodSpec{Containers: containers, TerminationGracePeriodSeconds: ptr.To[int64](2)},
+		Spec: corev1.PodSpec{Containers: containers, TerminationGracePeriodSeconds: ptr.To[int64](3)},
 	}
 }
 
