@@ -138,7 +138,9 @@ func (n *Namespace) appTemplate(o AppOptions) corev1.PodTemplateSpec {
 			Labels:      map[string]string{"app": o.Name},
 			Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": fmt.Sprint(o.Port)},
 		},
-		Spec: corev1.PodSpec{Containers: containers, TerminationGracePeriodSeconds: ptr.To[int64](3)},
+		// The grace period must cover the preStop sleep, the app's own --shutdown-delay (2 s) and
+		// the requests still in flight; a shorter one kills a pod mid-response.
+		Spec: corev1.PodSpec{Containers: containers, TerminationGracePeriodSeconds: ptr.To[int64](10)},
 	}
 }
 
