@@ -65,6 +65,8 @@ say "load-images"
 make load-images
 say "install"
 make install
+say "demo (the README's first command: a woken request with its timings)"
+hack/demo.sh
 say "e2e images (gRPC echo, Prometheus from source)"
 make e2e-images
 
