@@ -101,6 +101,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if !h.hold(w, r, rt) {
 		return
 	}
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// The pod may answer while the request body is still being copied to it (an echo, an
+		// upload that streams its result): let the HTTP/1 server read the body and write the
+		// response at the same time instead of cutting one off.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	h.forward.ServeHTTP(w, r.WithContext(withRoute(r.Context(), rt)))
 	h.o.Metrics.Observe(rt.key, rt.status, rt.held, rt.heldFor)
 }

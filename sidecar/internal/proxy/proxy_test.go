@@ -1,12 +1,16 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,4 +166,99 @@ func TestRefusedEverywhereHoldsAgain(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "got order-1", string(b))
+}
+
+// TestAnswerBeforeBodyEndIsFullDuplex: a pod that starts its response while the last part of the
+// request body is still on its way (an echo, an upload streaming its result) gets the whole body,
+// and the client the whole response. Go's HTTP/1 server, unless told the handler is full duplex,
+// discards the unread rest of a request body (when under 256 KiB) as soon as the response header
+// is written, which cut the forwarded request short and the response with it.
+func TestAnswerBeforeBodyEndIsFullDuplex(t *testing.T) {
+	const size, tail = 1 << 20, 100 << 10
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		head := make([]byte, size-tail)
+		if _, err := io.ReadFull(r.Body, head); err != nil {
+			t.Errorf("app: reading the head of the body: %v", err)
+			return
+		}
+		_, _ = w.Write(head)
+		_ = http.NewResponseController(w).Flush() // the response starts before the body ended
+		n, err := io.Copy(w, r.Body)
+		if err != nil || n != tail {
+			t.Errorf("app: got %d of the last %d bytes: %v", n, tail, err)
+		}
+	}))
+	defer app.Close()
+	h, _ := newHandler(t, ep("a", app.Listener.Addr().(*net.TCPAddr).Port, true))
+	sidecar := httptest.NewServer(h)
+	defer sidecar.Close()
+
+	// The client sends the last part of the body only once the response has begun, as a
+	// client streaming both ways would.
+	body := make([]byte, size)
+	_, _ = rand.Read(body)
+	pr, pw := io.Pipe()
+	started := make(chan struct{})
+	var tailAfterHeaders atomic.Bool
+	go func() {
+		_, _ = pw.Write(body[:size-tail])
+		select {
+		case <-started:
+			tailAfterHeaders.Store(true)
+		case <-time.After(3 * time.Second): // no response header: send it anyway, the test fails
+		}
+		_, _ = pw.Write(body[size-tail:])
+		_ = pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, sidecar.URL+"/echo", pr)
+	req.ContentLength = size
+	req.Host = "orders.shop"
+	resp, err := http.DefaultClient.Do(req)
+	close(started)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.True(t, tailAfterHeaders.Load(), "the response began only after the whole body was sent")
+	assert.True(t, bytes.Equal(body, got), "echoed %d of %d bytes", len(got), len(body))
+}
+
+// TestHeldEchoIsFullDuplex: a held 1 MiB upload to a pod that answers while the body is still
+// arriving (an echo), through a gateway in front of the sidecar, comes back whole. Without full
+// duplex on the sidecar's HTTP/1 server the response was cut off ("unexpected EOF").
+func TestHeldEchoIsFullDuplex(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		h, reg := newHandler(t)
+		// A plain Go echo handler, as most apps would write it (no full duplex of its own).
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(w, r.Body)
+		}))
+		sidecar := httptest.NewServer(h)
+		target, _ := url.Parse(sidecar.URL)
+		gw := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = "orders.shop"
+		}})
+		body := make([]byte, 1<<20)
+		_, _ = rand.Read(body)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			_, _ = reg.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Services: []stream.Service{{
+				Namespace: "shop", Name: "orders", Mode: stream.ModeProxy, Ports: []stream.Port{{Name: "http", Port: 80}},
+				Endpoints: []stream.Endpoint{ep("new", app.Listener.Addr().(*net.TCPAddr).Port, true)},
+			}}})
+		}()
+		client := &http.Client{Transport: &http.Transport{}}
+		resp, err := client.Post(gw.URL+"/echo", "application/octet-stream", bytes.NewReader(body))
+		require.NoError(t, err)
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err, "run %d", i)
+		require.True(t, bytes.Equal(body, got), "run %d: echoed %d of %d bytes", i, len(got), len(body))
+		client.CloseIdleConnections()
+		gw.Close()
+		sidecar.Close()
+		app.Close()
+	}
 }

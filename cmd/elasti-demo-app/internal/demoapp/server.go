@@ -99,6 +99,8 @@ func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) echo(w http.ResponseWriter, r *http.Request) {
+	// Echoing writes the response while the body is still being read.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}

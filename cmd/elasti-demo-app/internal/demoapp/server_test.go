@@ -118,7 +118,9 @@ func TestRunKeepsServingDuringShutdownDelay(t *testing.T) {
 	require.NoError(t, ln.Close())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, logr.Discard(), Config{Addr: addr, ShutdownDelay: 400 * time.Millisecond, Message: "hi"}) }()
+	go func() {
+		done <- Run(ctx, logr.Discard(), Config{Addr: addr, ShutdownDelay: 400 * time.Millisecond, Message: "hi"})
+	}()
 	get := func() error {
 		resp, err := http.Get("http://" + addr + "/")
 		if err == nil {

@@ -100,6 +100,11 @@ func checkHost(cfg Config, next http.Handler) http.Handler {
 			http.Error(w, "gateway: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		if r.ProtoMajor == 1 && r.ContentLength != 0 {
+			// The upstream may answer before the request body has all arrived; without this Go's
+			// HTTP/1 server discards the rest of the body once the response starts.
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
 		next.ServeHTTP(w, r)
 	})
 }
