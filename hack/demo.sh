@@ -90,6 +90,9 @@ deploy_demo() {
   gw="$(gateway_pod)"
   if [ -n "$gw" ] && ! k -n "$NS" get pod "$gw" -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}' | grep -qw elasti-resolver; then
     k -n "$NS" rollout restart deployment/gateway >&2
+    # Let the new pods come up before restart_stale looks at images: a second restart within
+    # the same second is refused by kubectl.
+    k -n "$NS" rollout status deployment/gateway --timeout=120s >/dev/null
   fi
   k -n "$NS" scale deployment/demo-app --replicas=1 >/dev/null
   restart_stale "$NS"
