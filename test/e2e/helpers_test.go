@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +52,36 @@ func (f *fixture) app(o framework.AppOptions, edit func(*elastiv1.ElastiService)
 	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode with a ready pod", framework.InServeMode); err != nil {
 		f.t.Fatal(err)
 	}
+	f.waitProgrammed(app)
 	return app
+}
+
+// waitProgrammed waits until kube-proxy on this node has rules for the app's new Service: a
+// ready pod in its EndpointSlice does not mean kube-proxy has synced yet, and a connection to
+// the ClusterIP before then is refused. That is plain Kubernetes (Elasti is not in the path in
+// serve mode), so a scenario starts only once the Service answers.
+func (f *fixture) waitProgrammed(app *framework.App) {
+	f.t.Helper()
+	svc, err := env.Kube.CoreV1().Services(app.NS.Name).Get(f.ctx, app.Name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == "None" || len(svc.Spec.Ports) == 0 {
+		return
+	}
+	addr := net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port)))
+	deadline := time.Now().Add(env.Config.Scale(30 * time.Second))
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("Service %s/%s (%s) still refuses connections: %v", app.NS.Name, app.Name, addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // toZero scales the app to 0 by hand and waits for proxy mode with no ready pod.
