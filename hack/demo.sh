@@ -28,7 +28,7 @@ ns_labelled() { [ "$(k get ns "$NS" -o 'jsonpath={.metadata.labels.elasti\.dev/i
 app_pods() { k -n "$NS" get pods -l app=demo-app -o name 2>/dev/null | grep -c . || true; }
 no_app_pods() { [ "$(app_pods)" = 0 ]; }
 app_ready() { [ "$(k -n "$NS" get deploy demo-app -o 'jsonpath={.status.readyReplicas}')" = 1 ]; }
-acked() { k -n "$NS" get pod "$(gateway_pod)" -o 'jsonpath={.metadata.annotations.elasti\.dev/acked-services}' 2>/dev/null | tr ',' '\n' | grep -qx "$NS/demo-app"; }
+acked() { grep -qx "$NS/demo-app" <<< "$(k -n "$NS" get pod "$(gateway_pod)" -o 'jsonpath={.metadata.annotations.elasti\.dev/acked-services}' 2>/dev/null | tr ',' '\n')"; }
 proxy_slice() {
   k -n "$NS" get endpointslices -l "kubernetes.io/service-name=demo-app,elasti.dev/elastiservice=demo-app" \
     -o 'jsonpath={.items[*].endpoints[*].addresses[0]}' 2>/dev/null | grep -q .

@@ -91,7 +91,7 @@ start_containerd() {
   for img in pause coredns; do
     ctr -a "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$REPO/bin/images/$img.tar" >/dev/null
   done
-  ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$SANDBOX_IMAGE" || die "sandbox image $SANDBOX_IMAGE not in containerd"
+  grep -qx "$SANDBOX_IMAGE" <<< "$(ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q)" || die "sandbox image $SANDBOX_IMAGE not in containerd"
 }
 
 start_node() {
