@@ -153,13 +153,17 @@ func endpointFor(s sidecar, family discoveryv1.AddressType) (discoveryv1.Endpoin
 
 // readyEndpoints counts the ready endpoints of slices (a nil ready condition means ready, as the
 // API documents).
-func readyEndpoints(list []discoveryv1.EndpointSlice) int {
+func readyEndpoints(list []discoveryv1.EndpointSlice, terminating func(*corev1.ObjectReference) bool) int {
 	n := 0
 	for i := range list {
 		for _, ep := range list[i].Endpoints {
-			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
-				n++
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
 			}
+			if (ep.Conditions.Terminating != nil && *ep.Conditions.Terminating) || terminating(ep.TargetRef) {
+				continue
+			}
+			n++
 		}
 	}
 	return n

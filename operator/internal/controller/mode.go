@@ -45,7 +45,8 @@ type decision struct {
 //	scale-down in progress (Draining)         → proxy  (sidecars take traffic before the pods go)
 //	target spec.replicas == 0                 → proxy  (sidecars hold requests and wake the target)
 //	target has ready endpoints                → serve  (Elasti leaves the path)
-//	scaled up, nothing ready, currently proxy → proxy  (waking: keep holding until a pod is ready)
+//	scaled up, nothing ready, currently proxy → proxy  (waking: keep holding until a pod is ready;
+//	                                                   an endpoint whose pod is being deleted is not ready)
 //	scaled up, nothing ready, otherwise       → serve  (a starting or broken workload is not ours
 //	                                                   to front; Elasti only fronts what it woke)
 func decideMode(o observation) decision {

@@ -41,8 +41,25 @@ func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService) (o
 	if err != nil {
 		return obs, nil, err
 	}
-	obs.TargetReadyEndpoints = readyEndpoints(own)
+	obs.TargetReadyEndpoints = readyEndpoints(own, r.podTerminating(ctx))
 	return obs, svc, nil
+}
+
+// podTerminating reports whether an endpoint's pod is being deleted, from the pod cache. The
+// kubelet stops a pod as soon as it has a deletion timestamp, while the endpoint controller marks
+// its endpoint not ready a moment later; counting such an endpoint as ready switched a Service
+// woken during a scale-down back to serve mode with no pod left to serve.
+func (r *Reconciler) podTerminating(ctx context.Context) func(*corev1.ObjectReference) bool {
+	return func(ref *corev1.ObjectReference) bool {
+		if ref == nil || ref.Kind != "Pod" {
+			return false
+		}
+		pod := &corev1.Pod{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
+			return apierrors.IsNotFound(err) // gone: not ready either
+		}
+		return pod.DeletionTimestamp != nil
+	}
 }
 
 // serviceSlices lists the Service's EndpointSlices that are not Elasti's.
