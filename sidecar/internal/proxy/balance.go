@@ -27,6 +27,8 @@ type route struct {
 	target   endpoint
 	held     bool
 	heldFor  time.Duration
+	// reported: the operator was told about this request (once per request, proxy mode).
+	reported bool
 	// status is the response status (499 when the client went away).
 	status int
 }

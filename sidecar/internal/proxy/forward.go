@@ -154,44 +154,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// rehold waits, within the request's hold timeout (counted from its arrival), for an endpoint
-// that has not failed yet. Failed endpoints become eligible again every reholdForget, since a pod
-// that refused while restarting may answer later. The operator is told (proxy mode) as for any
-// held request.
+// rehold holds the request again, in the service's queue like any held request (the operator
+// is told, the pods are probed, the bounds and the hold timeout counted from the request's
+// arrival apply), until an endpoint that has not just refused can serve.
 func (t *transport) rehold(ctx context.Context, rt *route, tried map[string]bool) (endpoint, bool) {
-	deadline := rt.start.Add(t.h.o.HoldTimeout)
-	forget := time.Now().Add(reholdForget)
-	reported := false
 	t.h.o.Log.V(1).Info("no pod answered; holding the request again", "service", rt.key, "tried", len(tried))
-	for time.Now().Before(deadline) {
-		svc, ok := t.h.o.Registry.Get(rt.key)
-		if !ok {
-			return endpoint{}, false
-		}
-		if time.Now().After(forget) {
-			clear(tried)
-			forget = time.Now().Add(reholdForget)
-		}
-		if ep, ok := t.h.pick(svc, rt.hostPort, tried); ok {
-			rt.held = true
-			return ep, true
-		}
-		t.h.wake(svc, &reported)
-		select {
-		case <-ctx.Done():
-			return endpoint{}, false
-		case <-time.After(reholdPoll):
-		}
-	}
-	return endpoint{}, false
+	res := t.h.await(ctx, rt, tried)
+	return res.ep, res.out == outForward
 }
 
-// reholdPoll is how often a re-held request looks for a pod; reholdForget is how long a pod that
-// failed a connection is skipped.
-const (
-	reholdPoll   = 25 * time.Millisecond
-	reholdForget = time.Second
-)
+// reholdForget is how long a pod that refused a connection is skipped by a re-held request.
+const reholdForget = time.Second
 
 func (t *transport) base(req *http.Request) *http.Transport {
 	rt := routeFrom(req.Context())

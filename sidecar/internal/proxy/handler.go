@@ -138,10 +138,55 @@ func hostOf(r *http.Request, header string) string {
 // hold waits until an endpoint can serve. It answers the request itself and returns false
 // when the request cannot be forwarded.
 func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
+	res := h.await(r.Context(), rt, nil)
+	switch res.out {
+	case outForward:
+		rt.target = res.ep
+		return true
+	case outQueueFull:
+		h.reject(w, r, rt, http.StatusServiceUnavailable, "queue_full", res.err.Error())
+	case outGone:
+		h.reject(w, r, rt, http.StatusServiceUnavailable, "gone", rt.key+" is no longer managed by Elasti; retry")
+	case outShutdown:
+		h.reject(w, r, rt, http.StatusServiceUnavailable, "shutdown", "the sidecar is shutting down; retry")
+	case outTimeout:
+		h.timeout(w, r, rt, res.svc, res.timeout, rt.reported)
+	case outAbandoned:
+		h.abandoned(rt)
+	}
+	return false
+}
+
+// outcome is how a wait for an endpoint ended.
+type outcome int
+
+// waitResult is what await returns: the endpoint to forward to (outForward), or why not.
+type waitResult struct {
+	ep      endpoint
+	out     outcome
+	svc     *registry.Service
+	timeout time.Duration
+	err     error // the queue's refusal (outQueueFull)
+}
+
+const (
+	outForward outcome = iota
+	outQueueFull
+	outGone
+	outShutdown
+	outTimeout
+	outAbandoned
+)
+
+// await holds rt in its service's bounded queue until an endpoint not in skip can serve, the hold
+// timeout (counted from the request's arrival) runs out, the client goes away or the sidecar
+// shuts down. While it waits, the operator is told and the pods are probed (wake). Endpoints in
+// skip (ones that just refused a connection) become eligible again every reholdForget. It is the
+// one waiting loop: a first hold and a hold after refused connections (rehold) both use it.
+func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) waitResult {
 	ticket, err := h.o.Queue.Enter(rt.key)
 	if err != nil {
-		h.reject(w, r, rt, http.StatusServiceUnavailable, "queue_full", err.Error())
-		return false
+		return waitResult{out: outQueueFull, err: err}
 	}
 	rt.held = true
 	h.o.Metrics.SetHeld(rt.key, h.o.Queue.Waiting(rt.key))
@@ -152,7 +197,53 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
 		}
 		rt.heldFor = time.Since(rt.start)
 	}()
-	return h.wait(w, r, rt, ticket)
+	var forget <-chan time.Time
+	if skip != nil {
+		t := time.NewTicker(reholdForget)
+		defer t.Stop()
+		forget = t.C
+	}
+	var timer *time.Timer
+	for first := true; ; first = false {
+		svc, ok := h.o.Registry.Get(rt.key)
+		if !ok {
+			return waitResult{out: outGone}
+		}
+		timeout := h.holdTimeout(svc)
+		if timer == nil {
+			timer = time.NewTimer(time.Until(rt.start.Add(timeout)))
+			defer timer.Stop()
+		}
+		if ep, ok := h.pick(svc, rt.hostPort, skip); ok {
+			if !first {
+				h.o.Log.V(1).Info("forwarding held request", "service", rt.key, "target", ep.addr, "held", time.Since(rt.start))
+			}
+			return waitResult{ep: ep, out: outForward, svc: svc, timeout: timeout}
+		}
+		if first {
+			h.o.Log.V(1).Info("holding request", "service", rt.key, "mode", svc.Mode, "waiting", h.o.Queue.Waiting(rt.key), "skipping", len(skip))
+		}
+		h.wake(svc, &rt.reported)
+		select {
+		case <-ticket.C:
+		case <-forget:
+			clear(skip)
+		case <-ctx.Done():
+			return waitResult{out: outAbandoned, svc: svc, timeout: timeout}
+		case <-h.abort:
+			return waitResult{out: outShutdown, svc: svc, timeout: timeout}
+		case <-timer.C:
+			return waitResult{out: outTimeout, svc: svc, timeout: timeout}
+		}
+	}
+}
+
+// holdTimeout is the service's own hold timeout from the stream, else the sidecar's default.
+func (h *Handler) holdTimeout(svc *registry.Service) time.Duration {
+	if svc.HoldTimeoutSeconds > 0 {
+		return time.Duration(svc.HoldTimeoutSeconds) * time.Second
+	}
+	return h.o.HoldTimeout
 }
 
 // wake makes sure something is under way to make the service able to serve: the operator is
@@ -166,48 +257,6 @@ func (h *Handler) wake(svc *registry.Service, reported *bool) {
 	}
 	if svc.Probe != nil {
 		h.o.Prober.Ensure(h.probeCtx, svc.Key)
-	}
-}
-
-// wait is hold's loop: check, then sleep until woken, timed out, aborted or abandoned.
-func (h *Handler) wait(w http.ResponseWriter, r *http.Request, rt *route, ticket *hold.Ticket) bool {
-	timeout := h.o.HoldTimeout
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	reported := false
-	for first := true; ; first = false {
-		svc, ok := h.o.Registry.Get(rt.key)
-		if !ok {
-			h.reject(w, r, rt, http.StatusServiceUnavailable, "gone", rt.key+" is no longer managed by Elasti; retry")
-			return false
-		}
-		if first && svc.HoldTimeoutSeconds > 0 {
-			timeout = time.Duration(svc.HoldTimeoutSeconds) * time.Second
-			timer.Reset(timeout)
-		}
-		if ep, ok := h.pick(svc, rt.hostPort, nil); ok {
-			rt.target = ep
-			if !first {
-				h.o.Log.V(1).Info("forwarding held request", "service", rt.key, "target", ep.addr, "held", time.Since(rt.start))
-			}
-			return true
-		}
-		if first {
-			h.o.Log.V(1).Info("holding request", "service", rt.key, "mode", svc.Mode, "waiting", h.o.Queue.Waiting(rt.key))
-		}
-		h.wake(svc, &reported)
-		select {
-		case <-ticket.C:
-		case <-r.Context().Done():
-			h.abandoned(rt)
-			return false
-		case <-h.abort:
-			h.reject(w, r, rt, http.StatusServiceUnavailable, "shutdown", "the sidecar is shutting down; retry")
-			return false
-		case <-timer.C:
-			h.timeout(w, r, rt, svc, timeout, reported)
-			return false
-		}
 	}
 }
 
