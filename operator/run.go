@@ -85,7 +85,7 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,
 		Client:        mgr.GetClient(),
-		Writer:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(), // an ElastiService created a moment ago is not a 404
 		Cache:         mgr.GetCache(),
 		ScaleHandler:  scaler,
 		Authenticator: authn,

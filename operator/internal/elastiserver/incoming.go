@@ -57,6 +57,13 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// Rate-limit before the lookup: a miss in the cache falls back to the API server, and a flood
+	// of unknown services must not turn into a flood of API reads.
+	if ok, wait := s.limiter.allow(caller.PodUID + "|" + rc.Key()); !ok {
+		writeRetryAfter(w, http.StatusTooManyRequests, retryAfterSeconds(wait),
+			fmt.Sprintf("too many RequestCounts for %s from pod %s; retry after the Retry-After delay", rc.Key(), caller.Key()))
+		return
+	}
 	es, err := s.lookup(ctx, rc)
 	if err != nil {
 		s.log.Error(err, "looking up the ElastiService of a RequestCount", "service", rc.Key())
@@ -65,11 +72,6 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	if es == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no ElastiService names Service %s", rc.Key()))
-		return
-	}
-	if ok, wait := s.limiter.allow(caller.PodUID + "|" + rc.Key()); !ok {
-		writeRetryAfter(w, http.StatusTooManyRequests, retryAfterSeconds(wait),
-			fmt.Sprintf("too many RequestCounts for %s from pod %s; retry after the Retry-After delay", rc.Key(), caller.Key()))
 		return
 	}
 	log := s.log.WithValues("service", rc.Key(), "elastiservice", client.ObjectKeyFromObject(es), "caller", caller.Key(), "count", rc.Count)
