@@ -62,13 +62,17 @@ if [ ${#k8s_targets[@]} -gt 0 ]; then
   mkdir -p "$work/k8s"
   (
     cd "$work/k8s"
-    if [ ! -f go.mod ]; then
+    # .ready is written only once the module is complete: an interrupted set-up is redone, not
+    # trusted (a go.mod without the replaces would fail every later build).
+    if [ ! -f .ready ]; then
+      rm -f go.mod go.sum
       go mod init elasti.local/k8s-build >/dev/null 2>&1
       go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
       gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
       for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do
         go mod edit -replace "$m=$m@$staging_version"
       done
+      touch .ready
     fi
     for t in "${k8s_targets[@]}"; do
       name="$(basename "$t")"
@@ -85,9 +89,11 @@ if [ "$want_etcd" = 1 ]; then
   mkdir -p "$work/etcd"
   (
     cd "$work/etcd"
-    if [ ! -f go.mod ]; then
+    if [ ! -f .ready ]; then
+      rm -f go.mod go.sum
       go mod init elasti.local/etcd-build >/dev/null 2>&1
       go mod edit -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+      touch .ready
     fi
     t0=$(date +%s)
     log "building etcd $ETCD_VERSION"

@@ -55,7 +55,8 @@ cleanup() {
   fi
   exit $rc
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # exit runs the EXIT trap once
 
 say "cluster-up"
 make cluster-up
@@ -67,10 +68,8 @@ say "install"
 make install
 say "demo (the README's first command: a woken request with its timings)"
 hack/demo.sh
-say "e2e images (gRPC echo, Prometheus from source)"
-make e2e-images
 
-say "suite"
+say "suite (make test-e2e builds and loads the e2e images first: gRPC echo, Prometheus from source)"
 log="$(mktemp /tmp/elasti-e2e.XXXXXX.log)"
 rc=0
 E2E_REQUIRE=1 make test-e2e E2E_TIMEOUT="$E2E_TIMEOUT" 2>&1 | tee "$log" || rc=$?

@@ -132,11 +132,11 @@ wake() {
   say "7. a request through the gateway wakes the app"
   ip="$(k -n "$NS" get svc gateway -o 'jsonpath={.spec.clusterIP}')"
   t=$(_now_ms)
-  resp="$(curl_cluster -sS -m 60 -i -w '\n%{http_code} %{time_total}' -H 'Host: demo-app' "http://$ip/" | tr -d '\r')"
+  resp="$(curl_cluster -sS -m 60 -i -w '\n%{http_code} %{time_total}' -H 'Host: demo-app' "http://$ip/" | tr -d '\r')" || true # a failed curl is reported below
   status="$(tail -1 <<< "$resp")"; code="${status% *}"; total="${status#* }"
   hold="$(awk -F'dur=' 'tolower($0) ~ /^server-timing:.*elasti-hold/ {print $2; exit}' <<< "$resp" | cut -d, -f1)"
   body="$(sed '1,/^$/d;$d' <<< "$resp")"
-  [ "$code" = 200 ] || { echo "$resp" >&2; die "the waking request answered $code"; }
+  [ "$code" = 200 ] || { echo "$resp" >&2; die "the waking request answered ${code:-nothing}"; }
   echo "    curl -H 'Host: demo-app' http://$ip/  ->  $code $body" >&2
   TIMINGS+=("waking request, total (client)|$(awk -v s="$total" 'BEGIN{printf "%.3f", s}')")
   TIMINGS+=("waking request, held by the sidecar (Server-Timing elasti-hold)|$(awk -v ms="${hold:-0}" 'BEGIN{printf "%.3f", ms/1000}')")

@@ -82,7 +82,11 @@ ours() {
   local want
   [ -f "$STATE/run/$1.cmd" ] || return 0
   want="$(cat "$STATE/run/$1.cmd")"
-  { tr '\0' '\n' < "/proc/$2/cmdline"; } 2>/dev/null | head -2 | grep -qxF -- "$want"
+  local argv=()
+  # Read the first two arguments without a pipe: under pipefail, "tr | head" fails with SIGPIPE
+  # on a long command line and a live process would look like someone else's.
+  mapfile -d '' -n 2 argv < "/proc/$2/cmdline" 2>/dev/null || return 1
+  [ "${argv[0]:-}" = "$want" ] || [ "${argv[1]:-}" = "$want" ]
 }
 running() { local f pid; f="$(pidfile "$1")"; [ -f "$f" ] && pid="$(cat "$f")" && alive "$pid" && ours "$1" "$pid"; }
 

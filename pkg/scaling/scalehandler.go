@@ -190,14 +190,13 @@ func (h *ScaleHandler) recordScaledUp(ctx context.Context, es *v1alpha1.ElastiSe
 	if err != nil {
 		return fmt.Errorf("encoding status patch: %w", err)
 	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj := &v1alpha1.ElastiService{}
-		obj.Namespace, obj.Name = es.Namespace, es.Name
-		if err := h.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
-			return fmt.Errorf("patching status of ElastiService %s/%s: %w", es.Namespace, es.Name, err)
-		}
-		return nil
-	})
+	// A merge patch without a resourceVersion cannot conflict: no retry needed.
+	obj := &v1alpha1.ElastiService{}
+	obj.Namespace, obj.Name = es.Namespace, es.Name
+	if err := h.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return fmt.Errorf("patching status of ElastiService %s/%s: %w", es.Namespace, es.Name, err)
+	}
+	return nil
 }
 
 func targetErr(namespace string, ref v1alpha1.ScaleTargetRef, err error) error {

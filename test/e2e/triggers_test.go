@@ -49,8 +49,8 @@ func neverAtZero(app *framework.App, sawUnhealthy *bool) framework.Check {
 	}
 }
 
-// TestTriggerScaleToZero: a real Prometheus scrapes the demo app. While it serves 10 requests a
-// second the target stays up; once the load stops, the trigger says idle and after the cooldown
+// TestTriggerScaleToZero: a real Prometheus scrapes the demo app. While it serves about 20 requests a
+// second (2 clients, 100 ms apart) the target stays up; once the load stops, the trigger says idle and after the cooldown
 // the Service is in proxy mode with the target at zero.
 func TestTriggerScaleToZero(t *testing.T) {
 	f := setup(t, "trigger", 1)

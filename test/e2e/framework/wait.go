@@ -49,13 +49,22 @@ func Never(ctx context.Context, duration, interval time.Duration, what string, b
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	start := time.Now()
+	checked, lastErr := false, error(nil)
 	for {
 		happened, state, err := bad(ctx)
 		if err == nil && happened {
 			return fmt.Errorf("%s after %s: %s", what, time.Since(start).Round(time.Millisecond), state)
 		}
+		if err == nil {
+			checked = true
+		} else if ctx.Err() == nil {
+			lastErr = err
+		}
 		select {
 		case <-ctx.Done():
+			if !checked {
+				return fmt.Errorf("could not check that %s never happened: %w", what, lastErr)
+			}
 			return nil
 		case <-tick.C:
 		}
