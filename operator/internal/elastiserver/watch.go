@@ -70,8 +70,13 @@ func (s *Server) rebuildAll(ctx context.Context, b *builder, queue workqueue.Typ
 	if err := s.opts.Client.List(ctx, list); err != nil {
 		return fmt.Errorf("elastiserver: listing ElastiServices: %w", err)
 	}
+	done := map[string]bool{}
 	for i := range list.Items {
 		key := serviceKey(list.Items[i].Namespace, list.Items[i].Spec.Service)
+		if done[key] {
+			continue // two ElastiServices naming one Service: one stream entry
+		}
+		done[key] = true
 		if err := s.rebuild(ctx, b, key); err != nil {
 			s.log.Error(err, "building stream state; will retry", "service", key)
 			queue.AddRateLimited(key)
@@ -86,7 +91,7 @@ func (s *Server) work(ctx context.Context, b *builder, queue workqueue.TypedRate
 		if quit {
 			return
 		}
-		if err := s.process(ctx, b, key); err != nil {
+		if err := s.process(ctx, b, key, queue); err != nil {
 			s.log.Error(err, "building stream state; will retry", "key", key)
 			queue.AddRateLimited(key)
 		} else {
@@ -117,8 +122,10 @@ func (s *Server) resync(ctx context.Context, queue workqueue.TypedRateLimitingIn
 	}
 }
 
-// process rebuilds one key, or every service of a namespace.
-func (s *Server) process(ctx context.Context, b *builder, key string) error {
+// process rebuilds one key. A namespace key (a pod came or went there) is fanned out into the
+// keys of that namespace's services, each queued once (two ElastiServices may name one Service),
+// so that each is rebuilt, retried and rate-limited on its own.
+func (s *Server) process(ctx context.Context, b *builder, key string, queue workqueue.TypedRateLimitingInterface[string]) error {
 	ns, ok := strings.CutPrefix(key, namespacePrefix)
 	if !ok {
 		return s.rebuild(ctx, b, key)
@@ -128,9 +135,7 @@ func (s *Server) process(ctx context.Context, b *builder, key string) error {
 		return fmt.Errorf("listing ElastiServices in %s: %w", ns, err)
 	}
 	for i := range list.Items {
-		if err := s.rebuild(ctx, b, serviceKey(ns, list.Items[i].Spec.Service)); err != nil {
-			return err
-		}
+		queue.Add(serviceKey(ns, list.Items[i].Spec.Service)) // the queue de-duplicates keys
 	}
 	return nil
 }
