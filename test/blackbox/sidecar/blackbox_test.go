@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/elasti-dev/elasti/pkg/messages"
-	"github.com/elasti-dev/elasti/pkg/stream"
 	"github.com/elasti-dev/elasti/sidecar/stuboperator"
 )
 
@@ -206,5 +205,4 @@ func TestSIGTERMDrainsHeldRequest(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the sidecar did not exit after draining")
 	}
-	_ = stream.HeartbeatInterval
 }

@@ -43,15 +43,27 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// build compiles cmd/sidecar once per test binary run.
+// build compiles cmd/sidecar once per test binary run; TestMain removes it.
 func build(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "sidecar")
+	bin, err := buildOnce()
+	require.NoError(t, err, "building cmd/sidecar")
+	return bin
+}
+
+var buildDir string
+
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "elasti-blackbox-sidecar-")
+	if err != nil {
+		return "", err
+	}
+	buildDir = dir
+	out := filepath.Join(dir, "sidecar")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/elasti-dev/elasti/cmd/sidecar")
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run(), "building cmd/sidecar")
-	return out
-}
+	return out, cmd.Run()
+})
 
 // startBinary runs the sidecar against op and waits for /readyz.
 func startBinary(t *testing.T, bin string, op *stuboperator.Operator, extra ...string) *process {
@@ -190,4 +202,12 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }

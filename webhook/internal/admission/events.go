@@ -46,7 +46,7 @@ func (h *Handler) record(pod *corev1.Pod, ns string, res inject.Result) {
 	} else {
 		note = "resolver sidecar not injected: " + note
 	}
-	h.Events.Eventf(regarding(pod, ns), nil, eventType, string(res.Reason), eventAction, "pod %s: %s", podName(pod, ns), truncate(note, 900))
+	h.Events.Eventf(regarding(pod, ns), nil, eventType, string(res.Reason), eventAction, "pod %s: %s", podName(pod, ns), inject.Truncate(note, 900))
 }
 
 // regarding picks the object an admission Event is attached to (see record).
@@ -76,11 +76,4 @@ func podName(pod *corev1.Pod, ns string) string {
 	default:
 		return pod.Namespace + "/<unnamed>"
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

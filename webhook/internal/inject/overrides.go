@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -36,7 +37,7 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
-	return fmt.Sprintf("annotation %s=%q ignored: expected %s; using the default", p.Annotation, truncate(p.Value, 64), p.Expected)
+	return fmt.Sprintf("annotation %s=%q ignored: expected %s; using the default", p.Annotation, Truncate(p.Value, 64), p.Expected)
 }
 
 // LogLevels are the values --log-level accepts.
@@ -133,7 +134,7 @@ func parseOverridePort(annotations map[string]string, key string, def int32, rep
 func ParsePort(v string) (int32, error) {
 	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil {
-		return 0, fmt.Errorf("parsing port %q: %w", truncate(v, 64), err)
+		return 0, fmt.Errorf("parsing port %q: %w", Truncate(v, 64), err)
 	}
 	if n < minPort || n > maxPort {
 		return 0, fmt.Errorf("port %d out of range %d-%d", n, minPort, maxPort)
@@ -145,7 +146,7 @@ func ParsePort(v string) (int32, error) {
 func ParsePositiveQuantity(v string) (resource.Quantity, error) {
 	q, err := resource.ParseQuantity(v)
 	if err != nil {
-		return resource.Quantity{}, fmt.Errorf("parsing quantity %q: %w", truncate(v, 64), err)
+		return resource.Quantity{}, fmt.Errorf("parsing quantity %q: %w", Truncate(v, 64), err)
 	}
 	if q.Sign() <= 0 {
 		return resource.Quantity{}, fmt.Errorf("quantity %q is not positive", v)
@@ -158,9 +159,14 @@ func ParseImage(v string) bool {
 	return len(v) <= 512 && imageRef.MatchString(v) && !strings.Contains(v, "//") && !strings.Contains(v, "::")
 }
 
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes plus "...", without cutting a UTF-8 character in half.
+// User-supplied values quoted in messages and Events go through it.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }
