@@ -29,18 +29,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -87,7 +88,7 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 		assert.NoError(ct, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "orders-elasti-ipv4"}, slice))
 	}, 30*time.Second, 100*time.Millisecond, "log:\n%s", logs)
 
-	token := sidecarToken(t, c, pod)
+	token := sidecarToken(t, env.Config, pod)
 	post := func(method, bearer, body string) int {
 		req, err := http.NewRequest(method, base+stream.IncomingRequestPath, strings.NewReader(body))
 		require.NoError(t, err)
@@ -138,13 +139,8 @@ func createWorld(t *testing.T, c client.Client) *corev1.Pod {
 	for _, o := range objs {
 		require.NoError(t, c.Create(ctx, o))
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "gw-1", Namespace: "edge", Labels: map[string]string{names.LabelResolver: "true"}},
-		Spec: corev1.PodSpec{ServiceAccountName: "gw",
-			InitContainers: []corev1.Container{{Name: names.SidecarContainerName, Image: "resolver", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
-			Containers:     []corev1.Container{{Name: "gateway", Image: "gateway"}}},
-	}
-	require.NoError(t, c.Create(ctx, pod))
+	pod, err := authtest.CreateSidecar(ctx, c, authtest.SidecarPod("edge", "gw-1", "gw"))
+	require.NoError(t, err)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", PodIPs: []corev1.PodIP{{IP: "10.0.0.1"}},
 		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: true, Image: "resolver", ImageID: "resolver"}}}
 	require.NoError(t, c.Status().Update(ctx, pod))
@@ -153,14 +149,10 @@ func createWorld(t *testing.T, c client.Client) *corev1.Pod {
 
 // sidecarToken is what the kubelet would project into the sidecar: a token of the pod's
 // ServiceAccount, bound to the pod, with Elasti's audience.
-func sidecarToken(t *testing.T, c client.Client, pod *corev1.Pod) string {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "edge"}}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		Audiences: []string{names.DefaultAudience}, ExpirationSeconds: ptr.To[int64](names.SidecarTokenExpirySeconds),
-		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
-	}}
-	require.NoError(t, c.SubResource("token").Create(context.Background(), sa, tr))
-	return tr.Status.Token
+func sidecarToken(t *testing.T, cfg *rest.Config, pod *corev1.Pod) string {
+	token, err := authtest.Token(context.Background(), cfg, pod, names.DefaultAudience)
+	require.NoError(t, err)
+	return token
 }
 
 func applyYAML(t *testing.T, c client.Client, files ...string) {
