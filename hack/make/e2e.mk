@@ -1,6 +1,8 @@
 # End-to-end suite and benchmark. See docs/e2e.md and docs/benchmarks.md.
-# Both take any cluster through KUBECONFIG (default: the local cluster of hack/cluster) with Elasti
+# Both take a cluster through KUBECONFIG (default: the local cluster of hack/cluster) with Elasti
 # installed and the images loaded, and must run on a node of it (they dial pod IPs and ClusterIPs).
+# test-e2e loads the e2e images into the local cluster's containerd, or into kind when KIND_CLUSTER
+# is set; for any other cluster, load them yourself and set E2E_SKIP_IMAGE_LOAD=1.
 
 E2E_KUBECONFIG ?= $(if $(KUBECONFIG),$(KUBECONFIG),$(ELASTI_CACHE)/cluster/kubeconfig)
 E2E_RUN        ?= .
