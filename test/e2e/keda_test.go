@@ -53,6 +53,19 @@ func TestKEDAPause(t *testing.T) {
 	if ann[names.KEDAPausedReplicasAnnotation] != "0" || ann[names.KEDAPausedAnnotation] != "true" {
 		t.Errorf("ScaledObject at zero has annotations %v, want %s=0 and %s=true", ann, names.KEDAPausedReplicasAnnotation, names.KEDAPausedAnnotation)
 	}
+	// The scaled-down pods keep serving for a few seconds while they drain (preStop and the app's
+	// shutdown delay), and a request that still reaches one is answered without a wake-up. Wait
+	// until they are gone, so that the request below has to wake the target.
+	if err := framework.Poll(f.ctx, env.Config.Scale(60*time.Second), 200*time.Millisecond, "the scaled-down pods to be gone",
+		func(ctx context.Context) (bool, string, error) {
+			pods, err := env.Kube.CoreV1().Pods(f.ns.Name).List(ctx, metav1.ListOptions{LabelSelector: "app=app"})
+			if err != nil {
+				return false, "", err
+			}
+			return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items)), nil
+		}); err != nil {
+		t.Fatal(err)
+	}
 	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
 	err := framework.Poll(f.ctx, env.Config.Scale(30*time.Second), 200*time.Millisecond, "the ScaledObject to be unpaused",
 		func(ctx context.Context) (bool, string, error) {
