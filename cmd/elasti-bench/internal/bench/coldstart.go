@@ -28,8 +28,42 @@ type ColdSample struct {
 	OverheadMs float64 `json:"overheadMs"`
 	// ReadinessSource: "log" (the app's "listening" line) or "pod-ready" (condition, 1 s resolution).
 	ReadinessSource string `json:"readinessSource"`
+	// Steps: where the time until readiness went, from the bench's own watches (see Step*).
+	Steps map[string]float64 `json:"stepsMs,omitempty"`
 
+	sent                         time.Time
+	readyAt                      time.Time
 	total, held, ready, overhead time.Duration
+	steps                        map[string]time.Duration
+}
+
+// The steps of a wake-up, in order; each is the time from the previous milestone to its own.
+const (
+	StepScale    = "request → Deployment scaled (Elasti)"
+	StepCreate   = "scaled → pod created (controller-manager)"
+	StepSchedule = "created → pod scheduled (scheduler)"
+	StepStart    = "scheduled → app container running (kubelet)"
+	StepAppStart = "running → app listening (the app)"
+)
+
+// Steps lists the step names in the order they happen.
+var Steps = []string{StepScale, StepCreate, StepSchedule, StepStart, StepAppStart}
+
+// addSteps splits the sample's time until readiness by the milestones seen for its app. A step is
+// left out when either end was not seen or the clock order is off (the log time is the kubelet's).
+func (s *ColdSample) addSteps(m milestones) {
+	if s.readyAt.IsZero() || s.ReadinessSource != "log" {
+		return
+	}
+	marks := []time.Time{s.sent, m.scaled, m.created, m.scheduled, m.running, s.readyAt}
+	s.steps, s.Steps = map[string]time.Duration{}, map[string]float64{}
+	for i, name := range Steps {
+		from, to := marks[i], marks[i+1]
+		if from.IsZero() || to.IsZero() || to.Before(from) {
+			continue
+		}
+		s.steps[name], s.Steps[name] = to.Sub(from), ms(to.Sub(from))
+	}
 }
 
 // ColdStart summarises samples.
@@ -41,11 +75,14 @@ type ColdStart struct {
 	Held     Dist         `json:"held"`
 	AppReady Dist         `json:"appReady"`
 	Overhead Dist         `json:"overhead"`
+	// Steps: the time until readiness split by milestone, keyed by the Step* names.
+	Steps map[string]Dist `json:"steps"`
 }
 
 func summarizeCold(services int, samples []ColdSample) ColdStart {
 	cs := ColdStart{Services: services, Samples: samples}
 	var total, held, ready, over []time.Duration
+	steps := map[string][]time.Duration{}
 	for _, s := range samples {
 		if s.Error != "" || s.Status != http.StatusOK {
 			cs.Failed++
@@ -55,6 +92,13 @@ func summarizeCold(services int, samples []ColdSample) ColdStart {
 		if s.ReadinessSource != "" {
 			ready, over = append(ready, s.ready), append(over, s.overhead)
 		}
+		for name, d := range s.steps {
+			steps[name] = append(steps[name], d)
+		}
+	}
+	cs.Steps = map[string]Dist{}
+	for name, ds := range steps {
+		cs.Steps[name] = Summarize(ds)
 	}
 	cs.Total, cs.Held, cs.AppReady, cs.Overhead = Summarize(total), Summarize(held), Summarize(ready), Summarize(over)
 	return cs
@@ -67,6 +111,7 @@ func (b *bencher) wake(ctx context.Context, app *framework.App) ColdSample {
 	s := ColdSample{Service: app.Name}
 	url := framework.ServiceURL(app.NS.Name, app.Name, 0, "/")
 	sent := time.Now()
+	s.sent = sent
 	r, err := framework.Get(ctx, b.fresh, url)
 	done := time.Now()
 	if err != nil {
@@ -84,7 +129,7 @@ func (b *bencher) wake(ctx context.Context, app *framework.App) ColdSample {
 	}
 	readyAt, source := b.readiness(ctx, app.NS.Name, s.Pod)
 	if source != "" {
-		s.ready, s.overhead, s.ReadinessSource = readyAt.Sub(sent), done.Sub(readyAt), source
+		s.ready, s.overhead, s.ReadinessSource, s.readyAt = readyAt.Sub(sent), done.Sub(readyAt), source, readyAt
 		s.AppReadyMs, s.OverheadMs = ms(s.ready), ms(s.overhead)
 	}
 	return s
@@ -144,7 +189,12 @@ func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds 
 		if err := b.toZero(ctx, apps); err != nil {
 			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
 		}
+		tl, err := watchTimeline(ctx, b.env.Kube, b.ns.Name)
+		if err != nil {
+			return ColdStart{}, fmt.Errorf("round %d: watching the wake-ups: %w", round+1, err)
+		}
 		var mu sync.Mutex
+		var got []ColdSample
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for _, a := range apps {
@@ -152,12 +202,17 @@ func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds 
 				<-start
 				s := b.wake(ctx, a)
 				mu.Lock()
-				samples = append(samples, s)
+				got = append(got, s)
 				mu.Unlock()
 			})
 		}
 		close(start)
 		wg.Wait()
+		seen := tl.stop()
+		for _, s := range got {
+			s.addSteps(seen[s.Service])
+			samples = append(samples, s)
+		}
 		b.logf("cold start round %d/%d of %d service(s) done", round+1, rounds, len(apps))
 		if err := waitServe(ctx, apps); err != nil {
 			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)

@@ -140,17 +140,21 @@ type distRow struct {
 }
 
 func (r *Report) distRows() []distRow {
-	n := r.ColdStartN.Services
-	return []distRow{
-		{"cold start total, 1 service", r.ColdStart1.Total},
-		{"  time held (Server-Timing)", r.ColdStart1.Held},
-		{"  until the app was ready", r.ColdStart1.AppReady},
-		{"  overhead above readiness", r.ColdStart1.Overhead},
-		{fmt.Sprintf("cold start total, %d at once", n), r.ColdStartN.Total},
-		{"  time held (Server-Timing)", r.ColdStartN.Held},
-		{"  until the app was ready", r.ColdStartN.AppReady},
-		{"  overhead above readiness", r.ColdStartN.Overhead},
-		{"forward latency, direct to pod", r.Forward.Direct.Latency},
-		{"forward latency, via sidecar", r.Forward.Sidecar.Latency},
+	var rows []distRow
+	for _, c := range []struct {
+		name string
+		cs   ColdStart
+	}{{"cold start total, 1 service", r.ColdStart1}, {fmt.Sprintf("cold start total, %d at once", r.ColdStartN.Services), r.ColdStartN}} {
+		rows = append(rows, distRow{c.name, c.cs.Total}, distRow{"  time held (Server-Timing)", c.cs.Held},
+			distRow{"  until the app was ready", c.cs.AppReady})
+		for _, step := range Steps {
+			if d, ok := c.cs.Steps[step]; ok {
+				rows = append(rows, distRow{"    " + step, d})
+			}
+		}
+		rows = append(rows, distRow{"  overhead above readiness (Elasti)", c.cs.Overhead})
 	}
+	return append(rows,
+		distRow{"forward latency, direct to pod", r.Forward.Direct.Latency},
+		distRow{"forward latency, via sidecar", r.Forward.Sidecar.Latency})
 }
