@@ -31,8 +31,7 @@ type ColdSample struct {
 	// Steps: where the time until readiness went, from the bench's own watches (see Step*).
 	Steps map[string]float64 `json:"stepsMs,omitempty"`
 
-	sent                         time.Time
-	readyAt                      time.Time
+	sent, readyAt, done          time.Time
 	total, held, ready, overhead time.Duration
 	steps                        map[string]time.Duration
 }
@@ -44,10 +43,19 @@ const (
 	StepSchedule = "created → pod scheduled (scheduler)"
 	StepStart    = "scheduled → app container running (kubelet)"
 	StepAppStart = "running → app listening (the app)"
+
+	// The overhead above readiness, split the same way: nobody can reach the pod before the
+	// kubelet publishes its IP, and the operator streams it once an EndpointSlice lists it.
+	StepIP     = "listening → pod IP published (kubelet)"
+	StepListed = "→ IP listed in an EndpointSlice (controller-manager)"
+	StepElasti = "→ response read (Elasti)"
 )
 
-// Steps lists the step names in the order they happen.
-var Steps = []string{StepScale, StepCreate, StepSchedule, StepStart, StepAppStart}
+// Steps lists the step names until readiness in the order they happen; OverheadSteps those after.
+var (
+	Steps         = []string{StepScale, StepCreate, StepSchedule, StepStart, StepAppStart}
+	OverheadSteps = []string{StepIP, StepListed, StepElasti}
+)
 
 // addSteps splits the sample's time until readiness by the milestones seen for its app. A step is
 // left out when either end was not seen or the clock order is off (the log time is the kubelet's).
@@ -64,6 +72,28 @@ func (s *ColdSample) addSteps(m milestones) {
 		}
 		s.steps[name], s.Steps[name] = to.Sub(from), ms(to.Sub(from))
 	}
+	if m.ip.IsZero() || m.listed.IsZero() || s.done.IsZero() {
+		return
+	}
+	// Each mark is the later of itself and the one before: a step that was over before the
+	// previous one ended took no time of its own.
+	ipAt := latest(s.readyAt, m.ip)
+	listedAt := latest(ipAt, m.listed)
+	for _, st := range []struct {
+		name     string
+		from, to time.Time
+	}{{StepIP, s.readyAt, ipAt}, {StepListed, ipAt, listedAt}, {StepElasti, listedAt, s.done}} {
+		if !st.to.Before(st.from) {
+			s.steps[st.name], s.Steps[st.name] = st.to.Sub(st.from), ms(st.to.Sub(st.from))
+		}
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // ColdStart summarises samples.
@@ -114,6 +144,7 @@ func (b *bencher) wake(ctx context.Context, app *framework.App) ColdSample {
 	s.sent = sent
 	r, err := framework.Get(ctx, b.fresh, url)
 	done := time.Now()
+	s.done = done
 	if err != nil {
 		s.Error = err.Error()
 		return s

@@ -24,9 +24,11 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n## Cold starts\n\nA request through the demo gateway to a Service at zero (app start-up delay %s).\n", r.Options.StartupDelay)
 	fmt.Fprintf(w, "*Total*: request sent → response read. *Held*: the sidecar's `Server-Timing`. *Until ready*: request sent →\n")
-	fmt.Fprintf(w, "the app's `listening` log line (kubelet timestamp). *Overhead*: the app ready → response read, i.e. what Elasti adds\nafter the application itself could answer.\n")
-	fmt.Fprintf(w, "The indented steps split *until ready* by what the bench saw through its own watches on the Deployment and the\n")
-	fmt.Fprintf(w, "pod (the moment an update arrived, not the API server's one-second timestamps), so each names who spent the time.\n\n")
+	fmt.Fprintf(w, "the app's `listening` log line (kubelet timestamp). *Overhead*: the app ready → response read, i.e. what is added\nafter the application itself could answer.\n")
+	fmt.Fprintf(w, "The indented steps split both by what the bench saw through its own watches on the Deployment, the pod and the\n")
+	fmt.Fprintf(w, "EndpointSlices (the moment an update arrived, not the API server's one-second timestamps), so each names who spent\n")
+	fmt.Fprintf(w, "the time. A step is counted from the later of its start and the previous step's end, so the steps of the overhead add\n")
+	fmt.Fprintf(w, "up to it; a sample whose marks were not all seen is left out of that step's row (hence a smaller n).\n\n")
 	fmt.Fprintf(w, "| measure | n | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n")
 	for _, row := range r.distRows() {
 		name := strings.TrimLeft(row.name, " ")
@@ -65,8 +67,13 @@ func (r *Report) observations(w io.Writer) {
 	delay := float64(r.Options.StartupDelay.Milliseconds())
 	if n := r.ColdStartN; n.Total.N > 0 && n.Total.P95 > 3000 {
 		notes = append(notes, fmt.Sprintf("With %d services woken at once the apps themselves were ready only %.0f ms (p50) / %.0f ms (p95) after the "+
-			"request although each starts in %.0f ms.%s Elasti's part after readiness was %.0f ms p50 and %.0f ms p95.",
-			n.Services, n.AppReady.P50, n.AppReady.P95, delay, stepsSentence(n), n.Overhead.P50, n.Overhead.P95))
+			"request although each starts in %.0f ms.%s%s",
+			n.Services, n.AppReady.P50, n.AppReady.P95, delay, stepsSentence(n, Steps, "until readiness"), stepsSentence(n, OverheadSteps, "after it")))
+		if a, b := n.Steps[StepScale], n.Steps[StepElasti]; a.N > 0 && b.N > 0 {
+			notes = append(notes, fmt.Sprintf("Elasti's own steps with %d at once: request → Deployment scaled %.0f ms p50 / %.0f ms p95 "+
+				"(sidecar report, elastiserver, the scale write, under the load of everything else starting), and the IP listed → "+
+				"response read %.0f ms p50 / %.0f ms p95 (operator stream, the sidecar's probe, forwarding).", n.Services, a.P50, a.P95, b.P50, b.P95))
+		}
 	}
 	if f := r.Forward; f.Sidecar.RPS > 0 && f.Direct.RPS > 0 {
 		notes = append(notes, fmt.Sprintf("Throughput through the sidecar was %.0f%% of direct; the load client, the sidecar and the app share the same %d cores, "+
@@ -81,16 +88,16 @@ func (r *Report) observations(w io.Writer) {
 	}
 }
 
-// stepsSentence says, from the p50 of each step, where the time until readiness went.
-func stepsSentence(cs ColdStart) string {
+// stepsSentence says, from the p50 of each of the steps, where the time went, and which was longest.
+func stepsSentence(cs ColdStart, steps []string, what string) string {
 	var parts []string
-	longest, longestMs := "", 0.0
-	for _, step := range Steps {
+	longest, longestMs := "", -1.0
+	for _, step := range steps {
 		d, ok := cs.Steps[step]
 		if !ok {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %.0f ms", step, d.P50))
+		parts = append(parts, fmt.Sprintf("%s %.0f ms", strings.TrimPrefix(step, "→ "), d.P50))
 		if d.P50 > longestMs {
 			longest, longestMs = step, d.P50
 		}
@@ -98,5 +105,5 @@ func stepsSentence(cs ColdStart) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" By step (p50): %s; the longest was %s.", strings.Join(parts, ", "), longest)
+	return fmt.Sprintf(" By step %s (p50): %s; the longest: %s.", what, strings.Join(parts, ", "), strings.TrimPrefix(longest, "→ "))
 }

@@ -152,7 +152,12 @@ func (r *Report) distRows() []distRow {
 				rows = append(rows, distRow{"    " + step, d})
 			}
 		}
-		rows = append(rows, distRow{"  overhead above readiness (Elasti)", c.cs.Overhead})
+		rows = append(rows, distRow{"  overhead above readiness", c.cs.Overhead})
+		for _, step := range OverheadSteps {
+			if d, ok := c.cs.Steps[step]; ok {
+				rows = append(rows, distRow{"    " + step, d})
+			}
+		}
 	}
 	return append(rows,
 		distRow{"forward latency, direct to pod", r.Forward.Direct.Latency},

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -19,6 +20,8 @@ type milestones struct {
 	created   time.Time // the first pod of the app appeared: the controller-manager's part
 	scheduled time.Time // that pod got a node: the scheduler's part
 	running   time.Time // its app container runs: the kubelet and the container runtime's part
+	ip        time.Time // the kubelet published the pod's IP: nobody can reach the pod before
+	listed    time.Time // an EndpointSlice of the Service lists that IP: what the operator streams
 }
 
 // timeline watches one namespace's Deployments and pods during a round of wake-ups and records,
@@ -41,6 +44,10 @@ func watchTimeline(ctx context.Context, kube kubernetes.Interface, ns string) (*
 	if err != nil {
 		return nil, err
 	}
+	slices, err := kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	dw, err := kube.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: deps.ResourceVersion})
 	if err != nil {
@@ -53,9 +60,17 @@ func watchTimeline(ctx context.Context, kube kubernetes.Interface, ns string) (*
 		cancel()
 		return nil, err
 	}
+	sw, err := kube.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: slices.ResourceVersion})
+	if err != nil {
+		dw.Stop()
+		pw.Stop()
+		cancel()
+		return nil, err
+	}
 	t := &timeline{by: map[string]*milestones{}, end: cancel}
-	t.wg.Go(func() { t.consume(ctx, dw) })
-	t.wg.Go(func() { t.consume(ctx, pw) })
+	for _, w := range []watch.Interface{dw, pw, sw} {
+		t.wg.Go(func() { t.consume(ctx, w) })
+	}
 	return t, nil
 }
 
@@ -111,6 +126,18 @@ func (t *timeline) observe(obj any, at time.Time) {
 		for _, c := range o.Status.ContainerStatuses {
 			if c.Name == "app" && c.State.Running != nil {
 				set(&m.running)
+			}
+		}
+		if o.Status.PodIP != "" {
+			set(&m.ip)
+		}
+	case *discoveryv1.EndpointSlice:
+		// The bench names each Service after its app.
+		app := o.Labels[discoveryv1.LabelServiceName]
+		for _, ep := range o.Endpoints {
+			if app != "" && len(ep.Addresses) > 0 && ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" &&
+				(ep.Conditions.Terminating == nil || !*ep.Conditions.Terminating) {
+				set(&first(app).listed)
 			}
 		}
 	}
