@@ -107,6 +107,8 @@ type ColdStart struct {
 	Overhead Dist         `json:"overhead"`
 	// Steps: the time until readiness split by milestone, keyed by the Step* names.
 	Steps map[string]Dist `json:"steps"`
+	// CPUBusyPct: how busy this machine's CPUs were during the rounds (0 if /proc/stat is unreadable).
+	CPUBusyPct float64 `json:"cpuBusyPercent,omitempty"`
 }
 
 func summarizeCold(services int, samples []ColdSample) ColdStart {
@@ -216,6 +218,7 @@ func waitServe(ctx context.Context, apps []*framework.App) error {
 // coldStarts runs rounds of waking all apps at once.
 func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds int) (ColdStart, error) {
 	var samples []ColdSample
+	var busy cpuTimes // summed over the rounds
 	for round := range rounds {
 		if err := b.toZero(ctx, apps); err != nil {
 			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
@@ -237,8 +240,12 @@ func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds 
 				mu.Unlock()
 			})
 		}
+		cpuFrom, cpuErr := readCPUTimes()
 		close(start)
 		wg.Wait()
+		if cpuTo, err := readCPUTimes(); cpuErr == nil && err == nil {
+			busy.total, busy.idle = busy.total+cpuTo.total-cpuFrom.total, busy.idle+cpuTo.idle-cpuFrom.idle
+		}
 		seen := tl.stop()
 		for _, s := range got {
 			s.addSteps(seen[s.Service])
@@ -249,7 +256,9 @@ func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds 
 			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
 		}
 	}
-	return summarizeCold(len(apps), samples), nil
+	cs := summarizeCold(len(apps), samples)
+	cs.CPUBusyPct = busyPercent(cpuTimes{}, busy)
+	return cs, nil
 }
 
 // forEach runs f for every app concurrently and returns the first error.

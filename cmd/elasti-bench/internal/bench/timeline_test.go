@@ -103,7 +103,19 @@ func TestMarkdownNamesWhereTheTimeWent(t *testing.T) {
 	r.Markdown(&sb)
 	md := sb.String()
 	assert.Contains(t, md, "| &nbsp;&nbsp;&nbsp;&nbsp;scheduled → app container running (kubelet) | 2 | 4000.0 |")
-	assert.Contains(t, md, "the longest: scheduled → app container running (kubelet).")
-	assert.Contains(t, md, "the longest: listening → pod IP published (kubelet).") // 120 of the 170 ms after readiness
+	assert.Contains(t, md, "the longest at p95: scheduled → app container running (kubelet).")
+	assert.Contains(t, md, "the longest at p95: listening → pod IP published (kubelet).") // 120 of the 170 ms after readiness
 	assert.Contains(t, md, "request → Deployment scaled 190 ms p50 / 380 ms p95")
+}
+
+func TestBusyPercentFromProcStat(t *testing.T) {
+	from, err := parseCPUTimes("cpu  100 0 100 700 100 0 0 0 50 0\ncpu0 1 2 3\n")
+	require.NoError(t, err)
+	to, err := parseCPUTimes("cpu  250 0 150 900 100 0 0 0 80 0\n")
+	require.NoError(t, err)
+	// 400 more jiffies, 200 of them idle: half busy; guest time is not counted twice.
+	assert.Equal(t, 50.0, busyPercent(from, to))
+	assert.Equal(t, 0.0, busyPercent(to, from))
+	_, err = parseCPUTimes("intr 1 2 3\n")
+	assert.ErrorContains(t, err, "unexpected /proc/stat first line")
 }
