@@ -43,7 +43,12 @@ const bodyReadTimeout = 10 * time.Second
 // service, 429 rate, then 503 if the scale-up failed, else 202.
 func (s *Server) serveIncomingRequest(w http.ResponseWriter, r *http.Request) {
 	rec := &codeRecorder{ResponseWriter: w}
-	defer func() { requestCounts.WithLabelValues(codeLabel(rec.code)).Inc() }()
+	start := time.Now()
+	defer func() {
+		code := codeLabel(rec.code)
+		requestCounts.WithLabelValues(code).Inc()
+		requestCountDuration.WithLabelValues(code).Observe(time.Since(start).Seconds())
+	}()
 	s.incomingRequest(rec, r)
 }
 

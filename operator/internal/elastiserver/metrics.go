@@ -14,6 +14,12 @@ var (
 		Name: "elasti_elastiserver_request_counts_total",
 		Help: "RequestCounts received from resolver sidecars, by answer code.",
 	}, []string{"code"})
+	// 5 ms to ~10 s: a wake-up's scale write under load lands in the hundreds of milliseconds.
+	requestCountDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "elasti_elastiserver_request_count_duration_seconds",
+		Help:    "Time to answer a RequestCount (authentication, lookup, activity mark, scale-up), by answer code.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	}, []string{"code"})
 	streamsConnected = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "elasti_elastiserver_streams_connected",
 		Help: "Sidecar streams currently connected to this operator replica.",
@@ -37,7 +43,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestCounts, streamsConnected, streamMessages, acks, ackPatches, services)
+	metrics.Registry.MustRegister(requestCounts, requestCountDuration, streamsConnected, streamMessages, acks, ackPatches, services)
 }
 
 func codeLabel(code int) string { return strconv.Itoa(code) }

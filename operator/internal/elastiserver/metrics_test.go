@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -18,6 +21,7 @@ func TestMetricsCountAnswersByCode(t *testing.T) {
 		before[c] = testutil.ToFloat64(requestCounts.WithLabelValues(c))
 	}
 	ackBefore := testutil.ToFloat64(acks.WithLabelValues("204"))
+	timedBefore := observations(t, "202")
 	send := func(token, svc string) {
 		call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, token, strings.NewReader(`{"count":1,"svc":"`+svc+`","namespace":"shop"}`))
 	}
@@ -31,4 +35,13 @@ func TestMetricsCountAnswersByCode(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(requestCounts.WithLabelValues("401"))-before["401"])
 	assert.Equal(t, 1.0, testutil.ToFloat64(requestCounts.WithLabelValues("404"))-before["404"])
 	assert.Equal(t, 1.0, testutil.ToFloat64(acks.WithLabelValues("204"))-ackBefore)
+	assert.Equal(t, uint64(2), observations(t, "202")-timedBefore, "each answered RequestCount is timed")
+}
+
+// observations is how many RequestCounts answered with code were timed.
+func observations(t *testing.T, code string) uint64 {
+	t.Helper()
+	m := &dto.Metric{}
+	require.NoError(t, requestCountDuration.WithLabelValues(code).(prometheus.Histogram).Write(m))
+	return m.GetHistogram().GetSampleCount()
 }
