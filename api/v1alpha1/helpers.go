@@ -60,3 +60,19 @@ func (s *ElastiServiceStatus) ConditionStatus(condType string) string {
 	}
 	return "Unknown"
 }
+
+// Claimant returns the ElastiService that manages a Service among those that name it: the oldest,
+// then the first by name. Every operator replica and every part of it (controller, scale-down
+// loop, elastiserver) picks the same one; the others do nothing until it is gone. Nil when the
+// list is empty.
+func Claimant(named []ElastiService) *ElastiService {
+	var found *ElastiService
+	for i := range named {
+		es := &named[i]
+		if found == nil || es.CreationTimestamp.Before(&found.CreationTimestamp) ||
+			(es.CreationTimestamp.Equal(&found.CreationTimestamp) && es.Name < found.Name) {
+			found = es
+		}
+	}
+	return found
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -50,4 +51,14 @@ func TestSpecDefaults(t *testing.T) {
 	s.MinTargetReplicas = 3
 	assert.Zero(t, s.Cooldown())
 	assert.Equal(t, int32(3), s.MinReplicas())
+}
+
+func TestClaimantIsTheOldestThenTheFirstByName(t *testing.T) {
+	at := func(name string, sec int64) ElastiService {
+		return ElastiService{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.Unix(sec, 0)}}
+	}
+	assert.Nil(t, Claimant(nil))
+	assert.Equal(t, "old", Claimant([]ElastiService{at("young", 20), at("old", 10), at("mid", 15)}).Name)
+	assert.Equal(t, "a", Claimant([]ElastiService{at("b", 10), at("c", 10), at("a", 10)}).Name)
+	assert.Equal(t, "b", Claimant([]ElastiService{at("a", 11), at("b", 10)}).Name)
 }

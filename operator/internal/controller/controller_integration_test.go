@@ -14,6 +14,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -215,4 +216,81 @@ func assertEvent(t *testing.T, c client.Client, es, reason string) {
 		}
 		assert.True(ct, found, "event %s on %s", reason, es)
 	}, waitFor, tick)
+}
+
+// TestIntegrationTwoElastiServicesOneService: only the oldest ElastiService naming a Service
+// manages it; a younger one says so in its status, never touches the slices or the target (not
+// even when it is deleted), and takes over once the older one is gone.
+func TestIntegrationTwoElastiServicesOneService(t *testing.T) {
+	env := testenv.Start(t, nil)
+	c := env.Client
+	mustCreate(t, c, namespaces()...)
+	mustCreate(t, c, workload("orders", 1)...)
+	startSidecar(t, c, "gw-1", "10.0.0.1", true)
+	setTargetEndpoints(t, c, "orders", true)
+	op := newOperator(t, env, "", nil)
+	op.start(t)
+
+	first := elastiService("orders", false)
+	mustCreate(t, c, first)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, v1alpha1.ModeServe, getES(ct, c, "orders").Status.Mode)
+	}, waitFor, tick)
+	// The same second would be decided by name: "orders" < "orders-copy" either way.
+	dup := elastiService("orders", false)
+	dup.Name = "orders-copy"
+	mustCreate(t, c, dup)
+
+	claimed := func(ct *assert.CollectT, name string) {
+		es := getES(ct, c, name)
+		ready := meta.FindStatusCondition(es.Status.Conditions, v1alpha1.ConditionReady)
+		if assert.NotNil(ct, ready) {
+			assert.Equal(ct, metav1.ConditionFalse, ready.Status)
+			assert.Equal(ct, ReasonServiceClaimed, ready.Reason)
+			assert.Contains(ct, ready.Message, "managed by ElastiService orders,")
+		}
+		assert.Empty(ct, es.Status.Mode)
+		assert.Nil(ct, meta.FindStatusCondition(es.Status.Conditions, v1alpha1.ConditionScaledToZero))
+	}
+	require.EventuallyWithT(t, func(ct *assert.CollectT) { claimed(ct, "orders-copy") }, waitFor, tick)
+	assertEvent(t, c, "orders-copy", ReasonServiceClaimed)
+
+	t.Run("only the oldest switches to proxy", func(t *testing.T) {
+		setReplicas(t, c, "orders", 0)
+		setTargetEndpoints(t, c, "orders", false)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, v1alpha1.ModeProxy, getES(ct, c, "orders").Status.Mode)
+			assert.Len(ct, proxySlices(ct, c, "orders"), 1)
+		}, waitFor, tick)
+		time.Sleep(500 * time.Millisecond) // let the younger one's reconciles run too
+		assert.Empty(t, proxySlices(t, c, "orders-copy"))
+		assert.Len(t, proxySlices(t, c, "orders"), 1)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) { claimed(ct, "orders-copy") }, waitFor, tick)
+	})
+
+	t.Run("deleting the younger one leaves the target at zero and the slice in place", func(t *testing.T) {
+		require.NoError(t, c.Delete(context.Background(), getES(t, c, "orders-copy")))
+		require.Eventually(t, func() bool {
+			return apierrors.IsNotFound(c.Get(context.Background(), client.ObjectKey{Namespace: shopNS, Name: "orders-copy"}, &v1alpha1.ElastiService{}))
+		}, waitFor, tick)
+		assert.Equal(t, int32(0), replicas(t, c, "orders"))
+		assert.Len(t, proxySlices(t, c, "orders"), 1)
+	})
+
+	t.Run("the younger one takes over when the oldest is deleted", func(t *testing.T) {
+		again := elastiService("orders", false)
+		again.Name = "orders-copy"
+		mustCreate(t, c, again)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) { claimed(ct, "orders-copy") }, waitFor, tick)
+		require.NoError(t, c.Delete(context.Background(), getES(t, c, "orders")))
+		// The oldest restores its target on the way out; the younger one then manages the Service.
+		require.Eventually(t, func() bool { return replicas(t, c, "orders") == 2 }, waitFor, tick)
+		setTargetEndpoints(t, c, "orders", true)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			es := getES(ct, c, "orders-copy")
+			assert.Equal(ct, v1alpha1.ModeServe, es.Status.Mode)
+			assert.True(ct, meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionReady))
+		}, waitFor, tick)
+		assert.Empty(t, proxySlices(t, c, "orders"))
+	})
 }

@@ -40,7 +40,7 @@ func TestUnackedUsesServiceName(t *testing.T) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop",
 			Annotations: map[string]string{names.AnnotationAckedServices: keys}}}
 	}
-	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
+	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithIndex(&v1alpha1.ElastiService{}, indexService, serviceIndexValue).
 		WithObjects(es, slice, acked("gw-1", "shop/orders"), acked("gw-2", "shop/orders-scaler")).
 		WithStatusSubresource(es).Build()
 	loop := &ScaleDownLoop{Reconciler: &Reconciler{Client: c}, APIReader: c}

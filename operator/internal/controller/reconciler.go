@@ -70,6 +70,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.ensureFinalizer(ctx, es); err != nil {
 		return ctrl.Result{}, err
 	}
+	owns, owner, err := r.claims(ctx, es)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !owns {
+		return r.reconcileUnclaimed(ctx, es, owner)
+	}
 	return r.reconcileNormal(ctx, es)
 }
 
@@ -95,7 +102,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiSer
 }
 
 // reconcileDelete restores what Elasti changed: the Service back to serve mode, a target at zero
-// back to minTargetReplicas (unpausing KEDA), then lets the ElastiService go.
+// back to minTargetReplicas (unpausing KEDA) when es managed it, then lets the ElastiService go.
 func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiService) error {
 	if !controllerutil.ContainsFinalizer(es, names.Finalizer) {
 		return nil
@@ -105,8 +112,16 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiSer
 	if err := r.deleteProxySlices(ctx, es); err != nil {
 		return err
 	}
-	if err := r.restoreTarget(ctx, es); err != nil {
+	// An ElastiService that never managed its Service (an older one names it) leaves the target
+	// alone: the one that manages it may hold it at zero.
+	owns, _, err := r.claims(ctx, es)
+	if err != nil {
 		return err
+	}
+	if owns {
+		if err := r.restoreTarget(ctx, es); err != nil {
+			return err
+		}
 	}
 	orig := es.DeepCopy()
 	controllerutil.RemoveFinalizer(es, names.Finalizer)

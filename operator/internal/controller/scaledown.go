@@ -119,6 +119,12 @@ func (l *ScaleDownLoop) Poll(ctx context.Context) {
 // consider runs steps 1–3 for one ElastiService and starts a scale-down when they say so.
 func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService) {
 	key := client.ObjectKeyFromObject(es)
+	if owns, _, err := l.Reconciler.claims(ctx, es); err != nil || !owns {
+		if err != nil {
+			log.FromContext(ctx).Error(err, "finding the ElastiService that manages the Service")
+		}
+		return // an older ElastiService names the same Service: only that one scales it down
+	}
 	now := l.now()
 	if _, ok := l.lastActive[key]; !ok {
 		l.lastActive[key] = now

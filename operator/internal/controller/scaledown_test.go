@@ -54,7 +54,7 @@ func TestScaleDownDecision(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	base := func() *v1alpha1.ElastiService {
 		return &v1alpha1.ElastiService{
-			ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"},
+			ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "orders-uid", CreationTimestamp: metav1.NewTime(t0)},
 			Spec: v1alpha1.ElastiServiceSpec{Service: "orders", CooldownPeriod: ptr.To[int32](300),
 				ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "orders"},
 				Triggers:       []v1alpha1.ScaleTrigger{{Type: v1alpha1.TriggerTypePrometheus}}},
@@ -70,6 +70,7 @@ func TestScaleDownDecision(t *testing.T) {
 		wantBlocked string
 		wantHealthy *bool
 		wantEvent   string
+		older       bool // an older ElastiService names the same Service
 	}{
 		{name: "idle within cooldown", eval: scriptedEvaluator{idle: true}, elapsed: 4 * time.Minute, wantHealthy: ptr.To(true)},
 		{name: "idle past cooldown, no sidecar", eval: scriptedEvaluator{idle: true}, elapsed: 6 * time.Minute,
@@ -82,6 +83,7 @@ func TestScaleDownDecision(t *testing.T) {
 			es: func(es *v1alpha1.ElastiService) {
 				es.Status.LastScaledUpTime = &metav1.Time{Time: t0.Add(2 * time.Minute)}
 			}, wantHealthy: ptr.To(true)},
+		{name: "an older ElastiService manages the Service", eval: scriptedEvaluator{idle: true}, elapsed: 6 * time.Minute, older: true},
 		{name: "active", eval: scriptedEvaluator{idle: false}, elapsed: time.Hour, wantHealthy: ptr.To(true)},
 		{name: "trigger error never scales down", eval: scriptedEvaluator{err: errors.New("prometheus down")}, elapsed: time.Hour,
 			wantHealthy: ptr.To(false), wantEvent: "TriggerError"},
@@ -96,7 +98,15 @@ func TestScaleDownDecision(t *testing.T) {
 			if tt.es != nil {
 				tt.es(es)
 			}
-			c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(es).WithStatusSubresource(es).Build()
+			objs := []client.Object{es}
+			if tt.older {
+				first := base()
+				first.Name, first.UID, first.CreationTimestamp = "orders-first", "first-uid", metav1.NewTime(t0.Add(-time.Hour))
+				first.Spec.Triggers = nil // it never scales down; the younger one must not either
+				objs = append(objs, first)
+			}
+			c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithIndex(&v1alpha1.ElastiService{}, indexService, serviceIndexValue).
+				WithObjects(objs...).WithStatusSubresource(es).Build()
 			scaler := &fakeScaler{spec: 1}
 			rec := events.NewFakeRecorder(10)
 			r := &Reconciler{Client: c, Scaler: scaler, Recorder: rec, Tracker: NewTracker()}

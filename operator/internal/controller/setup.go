@@ -31,7 +31,8 @@ const (
 )
 
 // SetupWithManager registers the indexes and the watches:
-//   - ElastiServices (spec changes, deletion, finalizers; not status: that is our own write);
+//   - ElastiServices (spec changes, deletion, finalizers; not status: that is our own write), and
+//     the others naming the same Service (only the oldest manages it: claim.go);
 //   - the named Service, and every EndpointSlice of it (by kubernetes.io/service-name) — ours and
 //     the endpoint controller's, which say whether target pods are ready;
 //   - Deployments and StatefulSets named as scale targets (other kinds are re-read every
@@ -46,6 +47,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("elastiservice").
 		For(&v1alpha1.ElastiService{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, deletionOrFinalizersChanged()))).
+		Watches(&v1alpha1.ElastiService{}, handler.EnqueueRequestsFromMapFunc(r.siblings), builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, deletionOrFinalizersChanged()))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byServiceName)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.bySliceService)).
@@ -74,9 +77,7 @@ func (r *Reconciler) Enqueue(ctx context.Context, es *v1alpha1.ElastiService) {
 
 func indexElastiServices(ctx context.Context, mgr ctrl.Manager) error {
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &v1alpha1.ElastiService{}, indexService, func(o client.Object) []string {
-		return []string{o.(*v1alpha1.ElastiService).Spec.Service}
-	}); err != nil {
+	if err := idx.IndexField(ctx, &v1alpha1.ElastiService{}, indexService, serviceIndexValue); err != nil {
 		return fmt.Errorf("indexing elastiservices by service: %w", err)
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.ElastiService{}, indexScaleTarget, func(o client.Object) []string {
@@ -85,6 +86,11 @@ func indexElastiServices(ctx context.Context, mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing elastiservices by scale target: %w", err)
 	}
 	return nil
+}
+
+// serviceIndexValue is the indexService value of an ElastiService: the Service it names.
+func serviceIndexValue(o client.Object) []string {
+	return []string{o.(*v1alpha1.ElastiService).Spec.Service}
 }
 
 // targetIndexKey is "group/Kind/name" (the version does not matter for identity).

@@ -22,25 +22,20 @@ import (
 // own name, because that is what a sidecar meets in a request's Host.
 func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
-// elastiServiceFor returns the ElastiService of a Service, or nil. When several name the same
-// Service, the oldest wins (then the first by name), so every replica picks the same one.
+// elastiServiceFor returns the ElastiService of a Service (v1alpha1.Claimant of those naming it),
+// or nil.
 func elastiServiceFor(ctx context.Context, c client.Reader, namespace, service string) (*v1alpha1.ElastiService, error) {
 	list := &v1alpha1.ElastiServiceList{}
 	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing ElastiServices in %s: %w", namespace, err)
 	}
-	var found *v1alpha1.ElastiService
-	for i := range list.Items {
-		es := &list.Items[i]
-		if es.Spec.Service != service {
-			continue
-		}
-		if found == nil || es.CreationTimestamp.Before(&found.CreationTimestamp) ||
-			(es.CreationTimestamp.Equal(&found.CreationTimestamp) && es.Name < found.Name) {
-			found = es
+	named := list.Items[:0]
+	for _, es := range list.Items {
+		if es.Spec.Service == service {
+			named = append(named, es)
 		}
 	}
-	return found, nil
+	return v1alpha1.Claimant(named), nil
 }
 
 // builder computes a stream.Service from the cache.
