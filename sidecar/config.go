@@ -16,7 +16,7 @@ type Config struct {
 	OperatorURL        string
 	TokenFile          string
 	CAFile             string
-	CAPEM              string // from the environment (names.EnvCABundle); wins over CAFile
+	CAPEM              string // from the environment (names.EnvCABundle); trusted together with CAFile
 	InsecureSkipVerify bool
 	ClusterDomain      string
 	BindAddress        string
@@ -53,7 +53,7 @@ type Config struct {
 func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OperatorURL, "operator-url", names.DefaultOperatorURL, "Base URL of the operator's elastiserver (https).")
 	fs.StringVar(&c.TokenFile, "token-file", names.SidecarTokenFile, "Projected ServiceAccount token file; re-read on every connection and request.")
-	fs.StringVar(&c.CAFile, "ca-file", "", "PEM CA bundle to verify the operator (the "+names.EnvCABundle+" environment variable wins when set; neither means the system roots).")
+	fs.StringVar(&c.CAFile, "ca-file", "", "PEM CA bundle to verify the operator, re-read when it changes; trusted together with the "+names.EnvCABundle+" environment variable. Neither means the system roots.")
 	fs.BoolVar(&c.InsecureSkipVerify, "insecure-skip-verify", false, "Do not verify the operator's certificate. For tests only.")
 	fs.StringVar(&c.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "Cluster DNS domain, for name.ns.svc.<domain> hosts.")
 	fs.StringVar(&c.BindAddress, "bind-address", "", "Address the proxy and admin listeners bind to (empty: all).")

@@ -63,14 +63,11 @@ func New(cfg Config, log logr.Logger) (*Sidecar, error) {
 	if cfg.InsecureSkipVerify {
 		log.Info("WARNING: --insecure-skip-verify is set: the operator's certificate is NOT verified; use this only in tests")
 	}
-	ca, err := credentials.LoadCA(cfg.CAPEM, cfg.CAFile)
+	trust, err := credentials.NewTrust([]byte(cfg.CAPEM), cfg.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := credentials.TLSConfig(ca, cfg.InsecureSkipVerify)
-	if err != nil {
-		return nil, err
-	}
+	tlsCfg := credentials.TLSConfig(trust, cfg.InsecureSkipVerify)
 	s := &Sidecar{cfg: cfg, log: log, metrics: metrics.New(), queue: hold.New(cfg.MaxHeldPerService, cfg.MaxHeld),
 		draining: make(chan struct{}), done: make(chan error, 1)}
 	s.bg, s.stopBG = context.WithCancel(context.Background())

@@ -59,8 +59,17 @@ const (
 	SidecarTokenFile = SidecarTokenDir + "/token"
 	// SidecarTokenExpirySeconds is the projected token's expiry (the kubelet rotates it at 80%).
 	SidecarTokenExpirySeconds = 600
-	// EnvCABundle carries the PEM CA bundle the sidecar uses to verify the operator's certificate.
+	// EnvCABundle carries the PEM CA bundle the sidecar uses to verify the operator's certificate,
+	// as it was when the pod was created.
 	EnvCABundle = "ELASTI_OPERATOR_CA"
+	// OperatorCAConfigMap is the ConfigMap the webhook keeps in every opted-in namespace with the
+	// current bundle under OperatorCAKey; the sidecar sees it as SidecarCAFile (projected into the
+	// token volume, optional), so a CA rotation reaches running sidecars.
+	OperatorCAConfigMap = "elasti-operator-ca"
+	OperatorCAKey       = "ca.crt"
+	SidecarCAFile       = SidecarTokenDir + "/" + OperatorCAKey
+	// LabelCAPublisher marks the ConfigMaps the webhook publishes (and may delete).
+	LabelCAPublisher = "elasti.dev/ca-publisher"
 
 	// DefaultAudience is the audience of sidecar tokens; the operator accepts only this audience.
 	DefaultAudience = "elasti.dev/resolver"

@@ -3,6 +3,8 @@
 package certs
 
 import (
+	"github.com/elasti-dev/elasti/internal/pki"
+
 	"context"
 	"errors"
 	"os"
@@ -57,10 +59,10 @@ func TestIntegrationSelfManaged(t *testing.T) {
 	for _, k := range []string{KeyTLSCert, KeyTLSKey, KeyCACert} {
 		assert.NotEmpty(t, s.Data[k], k)
 	}
-	leaf, err := ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
+	leaf, err := pki.ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
 	require.NoError(t, err)
 	verify(t, s.Data[KeyCACert], leaf.Cert, time.Now())
-	assert.LessOrEqual(t, leaf.Cert.NotAfter.Sub(leaf.Cert.NotBefore), DefaultServingLifetime+clockSkew)
+	assert.LessOrEqual(t, leaf.Cert.NotAfter.Sub(leaf.Cert.NotBefore), DefaultServingLifetime+pki.ClockSkew)
 
 	got := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "elasti-webhook"}, got))

@@ -1,6 +1,8 @@
 package certs
 
 import (
+	"github.com/elasti-dev/elasti/internal/pki"
+
 	"bytes"
 	"context"
 	"errors"
@@ -123,7 +125,7 @@ func (m *Manager) ensureCA(ctx context.Context) (*KeyPair, []byte, error) {
 	s := &corev1.Secret{}
 	err := m.Client.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.CASecretName}, s)
 	if apierrors.IsNotFound(err) {
-		ca, err := NewCA(m.now(), m.lifetime(m.CALifetime, DefaultCALifetime))
+		ca, err := pki.NewCA(m.now(), m.lifetime(m.CALifetime, DefaultCALifetime))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -138,13 +140,13 @@ func (m *Manager) ensureCA(ctx context.Context) (*KeyPair, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading secret %s/%s: %w", m.Namespace, m.CASecretName, err)
 	}
-	ca, caErr := ParseKeyPair(s.Data[KeyCACert], s.Data[KeyCAKey])
+	ca, caErr := pki.ParseKeyPair(s.Data[KeyCACert], s.Data[KeyCAKey])
 	now := m.now()
 	if caErr == nil && now.Before(RenewAt(ca.Cert)) {
 		return ca, m.caBundle(ca, s.Data[KeyPreviousCA], now), nil
 	}
 	// Renew: the old CA (if it parsed and is unexpired) stays trusted through previous-ca.crt.
-	next, err := NewCA(now, m.lifetime(m.CALifetime, DefaultCALifetime))
+	next, err := pki.NewCA(now, m.lifetime(m.CALifetime, DefaultCALifetime))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,12 +177,12 @@ func (m *Manager) ensureServing(ctx context.Context, ca *KeyPair, bundle []byte)
 		return nil, fmt.Errorf("reading secret %s/%s: %w", m.Namespace, m.SecretName, err)
 	}
 	if !missing {
-		leaf, perr := ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
+		leaf, perr := pki.ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
 		if perr == nil && servingValid(leaf.Cert, ca, m.DNSNames, m.now()) && bytes.Equal(s.Data[KeyCACert], bundle) {
 			return s, nil
 		}
 	}
-	leaf, err := NewServing(ca, m.DNSNames, m.now(), m.lifetime(m.ServingLifetime, DefaultServingLifetime))
+	leaf, err := pki.NewServing(ca, m.DNSNames, m.now(), m.lifetime(m.ServingLifetime, DefaultServingLifetime))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package certs
 
 import (
+	"github.com/elasti-dev/elasti/internal/pki"
+
 	"context"
 	"crypto/x509"
 	"os"
@@ -48,7 +50,7 @@ func secret(t *testing.T, c client.Client, name string) *corev1.Secret {
 
 func leafOf(t *testing.T, s *corev1.Secret) *x509.Certificate {
 	t.Helper()
-	kp, err := ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
+	kp, err := pki.ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
 	require.NoError(t, err)
 	return kp.Cert
 }
@@ -64,7 +66,7 @@ func TestManagerLifecycle(t *testing.T) {
 	s := secret(t, c, "elasti-tls")
 	leaf := leafOf(t, s)
 	assert.ElementsMatch(t, dnsNames, leaf.DNSNames)
-	assert.Equal(t, DefaultServingLifetime+clockSkew, leaf.NotAfter.Sub(leaf.NotBefore))
+	assert.Equal(t, DefaultServingLifetime+pki.ClockSkew, leaf.NotAfter.Sub(leaf.NotBefore))
 	verify(t, s.Data[KeyCACert], leaf, clk.t)
 	got := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "elasti-webhook"}, got))
