@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/elasti-dev/elasti/internal/pki"
 	"github.com/elasti-dev/elasti/internal/testenv"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/webhook/internal/inject"
@@ -203,5 +204,55 @@ func TestIntegrationInjection(t *testing.T) {
 			ev := eventsWithReason(t, c, "late", nslabel.ReasonSidecarMissing)
 			return len(ev) == 1 && ev[0].Regarding.Name == "gw-early"
 		}, 20*time.Second, 200*time.Millisecond)
+	})
+	t.Run("the CA bundle follows opt-in, rotation, deletion and opt-out", func(t *testing.T) {
+		published := func(ns string) (string, bool) {
+			cm := &corev1.ConfigMap{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: names.OperatorCAConfigMap}, cm); err != nil {
+				return "", false
+			}
+			return cm.Data[names.OperatorCAKey], true
+		}
+		waitBundle := func(ns, want string, msg string) {
+			t.Helper()
+			require.Eventually(t, func() bool { got, ok := published(ns); return ok && got == want }, 30*time.Second, 100*time.Millisecond, msg)
+		}
+		waitBundle("edge", string(wio.LocalServingCAData), "published where the namespace opted in")
+		waitBundle("late", string(wio.LocalServingCAData), "published once the namespace opted in")
+		_, ok := published("other")
+		assert.False(t, ok, "never where the namespace did not opt in")
+
+		rotated, err := pki.NewCA(time.Now(), time.Hour)
+		require.NoError(t, err)
+		bundle := string(rotated.CertPEM) + string(wio.LocalServingCAData)
+		require.NoError(t, os.WriteFile(caFile, []byte(bundle), 0o600))
+		waitBundle("edge", bundle, "a rotated bundle file reaches every opted-in namespace (re-read every 10 s)")
+		waitBundle("late", bundle, "a rotated bundle file reaches every opted-in namespace")
+
+		require.NoError(t, c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "edge", Name: names.OperatorCAConfigMap}}))
+		waitBundle("edge", bundle, "a deleted ConfigMap is put back")
+
+		ns := &corev1.Namespace{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "late"}, ns))
+		delete(ns.Annotations, names.AnnotationInject)
+		require.NoError(t, c.Update(ctx, ns))
+		require.Eventually(t, func() bool { _, ok := published("late"); return !ok }, 20*time.Second, 100*time.Millisecond,
+			"removed when the namespace opts out")
+	})
+	t.Run("a ConfigMap of that name made by someone else is left alone and reported", func(t *testing.T) {
+		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}}))
+		mine := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "theirs", Name: names.OperatorCAConfigMap},
+			Data: map[string]string{"ca.crt": "their own"}}
+		require.NoError(t, c.Create(ctx, mine))
+		ns := &corev1.Namespace{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "theirs"}, ns))
+		ns.Annotations = map[string]string{names.AnnotationInject: names.InjectEnabled}
+		require.NoError(t, c.Update(ctx, ns))
+		require.Eventually(t, func() bool { return len(eventsWithReason(t, c, "theirs", nslabel.ReasonCABundleNotPublished)) > 0 },
+			20*time.Second, 200*time.Millisecond)
+		got := &corev1.ConfigMap{}
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(mine), got))
+		assert.Equal(t, map[string]string{"ca.crt": "their own"}, got.Data)
+		assert.Empty(t, got.Labels)
 	})
 }

@@ -63,6 +63,8 @@ type Options struct {
 	LeaderElectID  string
 	DisableMirror  bool
 	DisableChecker bool
+	// DisableCAPublisher stops keeping the operator CA bundle in opted-in namespaces.
+	DisableCAPublisher bool
 }
 
 // DefaultCertDNSNames covers the webhook and the operator Services: one Secret serves both.
@@ -109,6 +111,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectID, "leader-election-id", "elasti-webhook", "Name of the leader election Lease.")
 	fs.BoolVar(&o.DisableMirror, "disable-namespace-mirror", false, "Do not mirror the namespace annotation onto the label (another tool does).")
 	fs.BoolVar(&o.DisableChecker, "disable-uninjected-checker", false, "Do not watch pods for gateway pods without the sidecar.")
+	fs.BoolVar(&o.DisableCAPublisher, "disable-ca-publisher", false, "Do not keep the ConfigMap "+names.OperatorCAConfigMap+" (the current operator CA bundle, which running sidecars re-read) in opted-in namespaces.")
 }
 
 // injectConfig validates the sidecar flags into an inject.Config (CABundle and NativeSidecar are

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -63,8 +64,10 @@ func RunWithConfig(ctx context.Context, o Options, restCfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	bundle := &certs.FileBundle{Path: o.caBundleFile(), Log: log.WithName("ca-bundle")}
+	publisher := &nslabel.CAPublisher{SystemNamespace: o.Namespace}
+	bundle := &certs.FileBundle{Path: o.caBundleFile(), Log: log.WithName("ca-bundle"), OnChange: publisher.BundleChanged}
 	bundle.Load()
+	publisher.Bundle = bundle.PEM
 	if err := mgr.Add(bundle); err != nil {
 		return fmt.Errorf("adding CA bundle reader: %w", err)
 	}
@@ -73,7 +76,7 @@ func RunWithConfig(ctx context.Context, o Options, restCfg *rest.Config) error {
 		c.CABundle = bundle.PEM()
 		return c
 	}
-	if err := setup(mgr, o, configFor, restCfg, log); err != nil {
+	if err := setup(mgr, o, configFor, publisher, restCfg, log); err != nil {
 		return err
 	}
 	log.Info("starting", "port", o.Port, "certDir", o.CertDir, "certMode", o.CertMode)
@@ -103,7 +106,11 @@ func newManager(o Options, restCfg *rest.Config) (manager.Manager, error) {
 		LeaderElectionReleaseOnCancel: true,
 		// Pods are cached trimmed to what the truth table reads (only the leader's checker
 		// watches them; the informer starts on first use).
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: nslabel.TrimPod}}},
+		// ConfigMaps: only those the CA publisher owns, not every one of the cluster.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:       {Transform: nslabel.TrimPod},
+			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(nslabel.PublishedConfigMaps())},
+		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -112,7 +119,7 @@ func newManager(o Options, restCfg *rest.Config) (manager.Manager, error) {
 }
 
 // setup registers the handler, the controllers, the certificate manager and the probes.
-func setup(mgr manager.Manager, o Options, configFor func() inject.Config, restCfg *rest.Config, log logr.Logger) error {
+func setup(mgr manager.Manager, o Options, configFor func() inject.Config, publisher *nslabel.CAPublisher, restCfg *rest.Config, log logr.Logger) error {
 	recorder := mgr.GetEventRecorder("elasti-webhook")
 	mgr.GetWebhookServer().Register(Path, &admission.Handler{
 		Config:       configFor,
@@ -125,6 +132,12 @@ func setup(mgr manager.Manager, o Options, configFor func() inject.Config, restC
 	if !o.DisableMirror {
 		if err := (&nslabel.Mirror{Client: mgr.GetClient(), SystemNamespace: o.Namespace}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the namespace label mirror: %w", err)
+		}
+	}
+	if !o.DisableCAPublisher {
+		publisher.Client, publisher.Events = mgr.GetClient(), recorder
+		if err := publisher.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the operator CA publisher: %w", err)
 		}
 	}
 	if !o.DisableChecker {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func TestInjection(t *testing.T) {
 	for _, p := range gws {
 		assertSidecars(t, &p, 1)
 	}
+	assertCAPublished(t, f.ctx, f.ns.Name, &gws[0])
 	if _, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "app"}); err != nil {
 		t.Fatal(err)
 	}
@@ -184,4 +186,43 @@ func waitPods(t *testing.T, ctx context.Context, ns, selector string, n int) []c
 		t.Fatal(err)
 	}
 	return pods
+}
+
+// assertCAPublished: the webhook keeps the operator CA bundle in the opted-in namespace, equal to
+// the bundle the sidecar got in its environment at injection (no rotation happens during the
+// suite), and the sidecar is pointed at the projected copy.
+func assertCAPublished(t *testing.T, ctx context.Context, ns string, gw *corev1.Pod) {
+	t.Helper()
+	var injected string
+	var args []string
+	for _, c := range append(append([]corev1.Container{}, gw.Spec.InitContainers...), gw.Spec.Containers...) {
+		if c.Name != names.SidecarContainerName {
+			continue
+		}
+		args = c.Args
+		for _, e := range c.Env {
+			if e.Name == names.EnvCABundle {
+				injected = e.Value
+			}
+		}
+	}
+	if !slices.Contains(args, "--ca-file="+names.SidecarCAFile) {
+		t.Errorf("the sidecar is not given the projected CA file: args %q", args)
+	}
+	var got string
+	err := framework.Poll(ctx, 30*time.Second, 200*time.Millisecond, "ConfigMap "+names.OperatorCAConfigMap+" published", func(ctx context.Context) (bool, string, error) {
+		cm, err := env.Kube.CoreV1().ConfigMaps(ns).Get(ctx, names.OperatorCAConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		got = cm.Data[names.OperatorCAKey]
+		return got != "", fmt.Sprintf("%d bytes", len(got)), nil
+	})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if injected != "" && got != injected {
+		t.Errorf("the published bundle (%d bytes) differs from the one injected into the sidecar (%d bytes)", len(got), len(injected))
+	}
 }

@@ -58,6 +58,8 @@ type FileBundle struct {
 	Path     string
 	Interval time.Duration
 	Log      logr.Logger
+	// OnChange, when set, is called after the content changed (not on the first read).
+	OnChange func()
 	pem      atomic.Value // string
 }
 
@@ -71,11 +73,19 @@ func (f *FileBundle) Load() {
 		}
 		b = nil
 	}
-	if old, _ := f.pem.Load().(string); old != string(b) {
-		f.pem.Store(string(b))
-		if old != "" {
-			f.Log.Info("CA bundle changed", "path", f.Path)
-		}
+	old, seen := f.pem.Load().(string)
+	if seen && old == string(b) {
+		return
+	}
+	f.pem.Store(string(b))
+	if !seen {
+		return
+	}
+	if old != "" {
+		f.Log.Info("CA bundle changed", "path", f.Path)
+	}
+	if f.OnChange != nil {
+		f.OnChange()
 	}
 }
 

@@ -30,6 +30,7 @@ func sidecarContainer(cfg *Config, p *Params) corev1.Container {
 			fmt.Sprintf("--admin-port=%d", p.AdminPort),
 			"--log-level=" + p.LogLevel,
 			"--token-file=" + names.SidecarTokenFile,
+			"--ca-file=" + names.SidecarCAFile,
 		},
 		Ports: []corev1.ContainerPort{
 			{Name: names.PortNameProxy, ContainerPort: p.ProxyPort, Protocol: corev1.ProtocolTCP},
@@ -88,14 +89,23 @@ func restrictedSecurityContext() *corev1.SecurityContext {
 }
 
 // tokenVolume is the projected ServiceAccount token with Elasti's audience and a short expiry.
-// The kubelet rotates it at 80% of its lifetime; the sidecar re-reads the file.
+// The kubelet rotates it at 80% of its lifetime; the sidecar re-reads the file. The same volume
+// projects the namespace's current operator CA bundle (the ConfigMap the webhook keeps there,
+// optional so that a pod never waits for it); the kubelet updates it in place after a rotation.
 func tokenVolume(cfg *Config) corev1.Volume {
 	return corev1.Volume{
 		Name: names.SidecarTokenVolume,
 		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience: cfg.Audience, ExpirationSeconds: ptr.To(cfg.TokenExpirySeconds), Path: tokenPath,
-			}}},
+			Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Audience: cfg.Audience, ExpirationSeconds: ptr.To(cfg.TokenExpirySeconds), Path: tokenPath,
+				}},
+				{ConfigMap: &corev1.ConfigMapProjection{
+					LocalObjectReference: corev1.LocalObjectReference{Name: names.OperatorCAConfigMap},
+					Items:                []corev1.KeyToPath{{Key: names.OperatorCAKey, Path: names.OperatorCAKey}},
+					Optional:             ptr.To(true),
+				}},
+			},
 			DefaultMode: ptr.To[int32](0o444),
 		}},
 	}
