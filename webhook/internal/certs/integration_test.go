@@ -3,8 +3,6 @@
 package certs
 
 import (
-	"github.com/elasti-dev/elasti/internal/pki"
-
 	"context"
 	"errors"
 	"os"
@@ -22,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/elasti-dev/elasti/internal/pki"
 	"github.com/elasti-dev/elasti/internal/testenv"
 )
 

@@ -1,8 +1,6 @@
 package certs
 
 import (
-	"github.com/elasti-dev/elasti/internal/pki"
-
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/elasti-dev/elasti/internal/pki"
 )
 
 // Secret keys.
@@ -167,8 +167,9 @@ func (m *Manager) caBundle(ca *KeyPair, previous []byte, now time.Time) []byte {
 	return bundle
 }
 
-// ensureServing returns the serving Secret, issuing a new certificate when it is missing,
-// invalid, not signed by ca, not covering DNSNames, due for renewal, or its ca.crt is stale.
+// ensureServing returns the serving Secret, issuing a new certificate (signed by ca) when it is
+// missing, invalid, not signed by an unexpired CA of bundle, not covering DNSNames, or due for
+// renewal; a stale ca.crt alone is rewritten without a new certificate.
 func (m *Manager) ensureServing(ctx context.Context, ca *KeyPair, bundle []byte) (*corev1.Secret, error) {
 	s := &corev1.Secret{}
 	err := m.Client.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: m.SecretName}, s)
@@ -178,8 +179,18 @@ func (m *Manager) ensureServing(ctx context.Context, ca *KeyPair, bundle []byte)
 	}
 	if !missing {
 		leaf, perr := pki.ParseKeyPair(s.Data[KeyTLSCert], s.Data[KeyTLSKey])
-		if perr == nil && servingValid(leaf.Cert, ca, m.DNSNames, m.now()) && bytes.Equal(s.Data[KeyCACert], bundle) {
-			return s, nil
+		if perr == nil && servingValid(leaf.Cert, unexpired(bundle, m.now()), m.DNSNames, m.now()) {
+			if bytes.Equal(s.Data[KeyCACert], bundle) {
+				return s, nil
+			}
+			// Only the bundle changed (a CA renewal): the certificate, signed by the previous CA,
+			// which the new bundle still holds, stays until its own renewal. Sidecars and the API
+			// server get the new bundle meanwhile, so none of them ever sees a certificate it
+			// cannot verify yet.
+			s.Data[KeyCACert] = bundle
+			m.Log.Info("new CA bundle in the serving Secret; the certificate moves to the new CA at its renewal",
+				"secret", m.SecretName, "renewAt", RenewAt(leaf.Cert))
+			return s, updateOrRetry(m.Client.Update(ctx, s))
 		}
 	}
 	leaf, err := pki.NewServing(ca, m.DNSNames, m.now(), m.lifetime(m.ServingLifetime, DefaultServingLifetime))

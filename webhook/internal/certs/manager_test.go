@@ -1,8 +1,6 @@
 package certs
 
 import (
-	"github.com/elasti-dev/elasti/internal/pki"
-
 	"context"
 	"crypto/x509"
 	"os"
@@ -19,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/elasti-dev/elasti/internal/pki"
 )
 
 var dnsNames = []string{"elasti-webhook.elasti-system.svc", "elasti-operator.elasti-system.svc"}
@@ -156,4 +156,48 @@ func verify(t *testing.T, bundle []byte, leaf *x509.Certificate, now time.Time) 
 	require.True(t, pool.AppendCertsFromPEM(bundle))
 	_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: dnsNames[0], CurrentTime: now})
 	require.NoError(t, err)
+}
+
+// TestCARenewalKeepsTheServingCertificateUntilItsRenewal: when the CA is renewed while the
+// serving certificate is still good, only the bundle changes (new CA + previous); the certificate,
+// signed by the previous CA, stays until its own renewal, and only then is it signed by the new
+// CA. Clients therefore get the new bundle long before they meet a certificate that needs it.
+func TestCARenewalKeepsTheServingCertificateUntilItsRenewal(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientBuilder().WithObjects(mwc()).Build()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	m := newManager(c, clk, "")
+	m.CALifetime, m.ServingLifetime = 300*24*time.Hour, 90*24*time.Hour
+	day := func(n int) time.Time { return t0.Add(time.Duration(n) * 24 * time.Hour) }
+
+	require.NoError(t, m.Ensure(ctx))
+	clk.t = day(181) // leaf renewed (due at ~60 days) under the first CA, which is due at ~200 days
+	require.NoError(t, m.Ensure(ctx))
+	oldCA := secret(t, c, "elasti-ca").Data[KeyCACert]
+	before := secret(t, c, "elasti-tls")
+	leaf := leafOf(t, before)
+	require.Len(t, unexpired(before.Data[KeyCACert], clk.t), 1)
+
+	clk.t = day(201) // the CA is due; the leaf (issued on day 181) is not
+	require.NoError(t, m.Ensure(ctx))
+	after := secret(t, c, "elasti-tls")
+	newCA := secret(t, c, "elasti-ca").Data[KeyCACert]
+	require.NotEqual(t, oldCA, newCA, "CA renewed")
+	assert.Equal(t, before.Data[KeyTLSCert], after.Data[KeyTLSCert], "the certificate is kept")
+	assert.Equal(t, before.Data[KeyTLSKey], after.Data[KeyTLSKey])
+	assert.Equal(t, string(newCA)+string(oldCA), string(after.Data[KeyCACert]), "ca.crt: the new CA, then the previous")
+	verify(t, after.Data[KeyCACert], leaf, clk.t)
+	got := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Name: "elasti-webhook"}, got))
+	assert.Equal(t, after.Data[KeyCACert], got.Webhooks[0].ClientConfig.CABundle, "the API server gets the new bundle too")
+
+	clk.t = day(242) // the leaf of day 181 is due: now it moves to the new CA
+	require.NoError(t, m.Ensure(ctx))
+	renewed := leafOf(t, secret(t, c, "elasti-tls"))
+	assert.NotEqual(t, leaf.SerialNumber, renewed.SerialNumber)
+	newKP, err := pki.ParseKeyPair(newCA, secret(t, c, "elasti-ca").Data[KeyCAKey])
+	require.NoError(t, err)
+	assert.NoError(t, renewed.CheckSignatureFrom(newKP.Cert), "signed by the new CA")
+	assert.False(t, renewed.NotAfter.After(newKP.Cert.NotAfter))
 }

@@ -20,10 +20,10 @@ func RenewAt(c *x509.Certificate) time.Time {
 	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) * 2 / 3)
 }
 
-// servingValid reports whether leaf can keep serving: signed by ca, covering dnsNames, and
-// not yet due for renewal.
-func servingValid(leaf *x509.Certificate, ca *KeyPair, dnsNames []string, now time.Time) bool {
-	if now.After(RenewAt(leaf)) || leaf.CheckSignatureFrom(ca.Cert) != nil {
+// servingValid reports whether leaf can keep serving: signed by one of cas, covering dnsNames,
+// and not yet due for renewal.
+func servingValid(leaf *x509.Certificate, cas []*x509.Certificate, dnsNames []string, now time.Time) bool {
+	if now.After(RenewAt(leaf)) || !slices.ContainsFunc(cas, func(ca *x509.Certificate) bool { return leaf.CheckSignatureFrom(ca) == nil }) {
 		return false
 	}
 	for _, n := range dnsNames {
@@ -32,6 +32,16 @@ func servingValid(leaf *x509.Certificate, ca *KeyPair, dnsNames []string, now ti
 		}
 	}
 	return true
+}
+
+// unexpired returns the certificates of a PEM bundle that are still valid at now (none if the
+// bundle does not parse).
+func unexpired(bundle []byte, now time.Time) []*x509.Certificate {
+	certs, err := parseCerts(bundle)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(certs, func(c *x509.Certificate) bool { return !now.Before(c.NotAfter) })
 }
 
 // parseCerts parses every CERTIFICATE block of a PEM bundle.
