@@ -106,6 +106,7 @@ func (s *Sidecar) changed(keys []string) {
 		if _, ok := s.reg.Get(k); !ok {
 			s.metrics.Forget(k)
 			s.reports.Forget(k)
+			s.handler.Forget(k)
 		}
 	}
 }

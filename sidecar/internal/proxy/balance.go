@@ -57,6 +57,9 @@ func (b *balancer) counter(key string) *atomic.Uint32 {
 	return c.(*atomic.Uint32)
 }
 
+// forget drops the counter of a service that left the stream.
+func (b *balancer) forget(key string) { b.next.Delete(key) }
+
 // pick chooses an endpoint of svc that can serve the port the request names: ready in the
 // stream, or answering the sidecar's probe. skip (may be nil) excludes addresses already tried.
 func (h *Handler) pick(svc *registry.Service, hostPort int, skip map[string]bool) (endpoint, bool) {

@@ -82,6 +82,10 @@ func (h *Handler) Abort() {
 	}
 }
 
+// Forget drops what the handler keeps for a service that left the stream (its round-robin
+// position), so a long-lived sidecar does not accumulate state for services long gone.
+func (h *Handler) Forget(key string) { h.balancer.forget(key) }
+
 // ServeHTTP identifies, holds if needed, and forwards one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()

@@ -79,6 +79,24 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 	assert.Zero(t, seen["127.0.0.1:1001"])
 }
 
+func TestForgetDropsTheRoundRobinPosition(t *testing.T) {
+	h, reg := newHandler(t, ep("a", 1001, true), ep("c", 1003, true))
+	svc, _ := reg.Get("shop/orders")
+	first, _ := h.pick(svc, 0, nil)
+	second, _ := h.pick(svc, 0, nil)
+	require.NotEqual(t, first.addr, second.addr)
+	count := func() int {
+		n := 0
+		h.balancer.next.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	require.Equal(t, 1, count())
+	h.Forget("shop/orders")
+	assert.Zero(t, count(), "nothing kept for a service that left the stream")
+	again, _ := h.pick(svc, 0, nil)
+	assert.Equal(t, first.addr, again.addr, "a service that comes back starts over")
+}
+
 func TestIsDialError(t *testing.T) {
 	assert.True(t, isDialError(&net.OpError{Op: "dial", Err: errors.New("refused")}))
 	assert.False(t, isDialError(&net.OpError{Op: "read", Err: errors.New("reset")}))
