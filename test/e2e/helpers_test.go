@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
 
@@ -75,12 +77,45 @@ func (f *fixture) waitProgrammed(app *framework.App) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			f.t.Fatalf("Service %s/%s (%s) still refuses connections: %v", app.NS.Name, app.Name, addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	f.waitResolvable(app, svc.Spec.ClusterIP)
+}
+
+// waitResolvable waits until the cluster DNS answers the Service's name with its ClusterIP, as
+// the gateway will ask it. The DNS server learns new Services through its own watch, which can
+// lag (for a while after an API server restart, for one), and a name asked too early is a
+// failed request that has nothing to do with Elasti. Without a kube-dns Service (another DNS
+// set-up) there is nothing to wait for.
+func (f *fixture) waitResolvable(app *framework.App, clusterIP string) {
+	f.t.Helper()
+	dns, err := env.Kube.CoreV1().Services("kube-system").Get(f.ctx, "kube-dns", metav1.GetOptions{})
+	if err != nil || dns.Spec.ClusterIP == "" || dns.Spec.ClusterIP == "None" {
+		return
+	}
+	server := net.JoinHostPort(dns.Spec.ClusterIP, "53")
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}}
+	name := fmt.Sprintf("%s.%s.svc.%s.", app.Name, app.NS.Name, names.DefaultClusterDomain)
+	err = framework.Poll(f.ctx, env.Config.Scale(60*time.Second), 200*time.Millisecond, "the cluster DNS ("+server+") resolving "+name,
+		func(ctx context.Context) (bool, string, error) {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			addrs, err := r.LookupHost(qctx, name)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return slices.Contains(addrs, clusterIP), fmt.Sprintf("%v", addrs), nil
+		})
+	if err != nil {
+		f.t.Fatal(err)
 	}
 }
 
