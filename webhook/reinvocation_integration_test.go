@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -56,6 +57,21 @@ func startOtherWebhook(t *testing.T, env *testenv.Env) {
 		}},
 	}
 	require.NoError(t, env.Client.Create(context.Background(), mwc))
+	// The API server starts calling a new configuration a moment after it is created: wait until
+	// a dry-run of an ordinary pod (not a gateway, so Elasti's counters do not move) shows it.
+	require.Eventually(t, func() bool {
+		probe := gatewayPod("edge", "other-webhook-probe", nil)
+		probe.Labels = map[string]string{"app": "db"}
+		if err := env.Client.Create(context.Background(), probe, client.DryRunAll); err != nil {
+			return false
+		}
+		for _, c := range probe.Spec.Containers {
+			if c.Name == "other-agent" {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 100*time.Millisecond, "the other webhook is called by the API server")
 }
 
 func otherWebhook(w http.ResponseWriter, r *http.Request) {
