@@ -221,6 +221,7 @@ func TestIntegrationInjection(t *testing.T) {
 		waitBundle("late", string(wio.LocalServingCAData), "published once the namespace opted in")
 		_, ok := published("other")
 		assert.False(t, ok, "never where the namespace did not opt in")
+		assert.Empty(t, eventsWithReason(t, c, "edge", nslabel.ReasonCABundleNotPublished), "its own ConfigMap is never reported as someone else's")
 
 		rotated, err := pki.NewCA(time.Now(), time.Hour)
 		require.NoError(t, err)

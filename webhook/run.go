@@ -135,7 +135,7 @@ func setup(mgr manager.Manager, o Options, configFor func() inject.Config, publi
 		}
 	}
 	if !o.DisableCAPublisher {
-		publisher.Client, publisher.Events = mgr.GetClient(), recorder
+		publisher.Client, publisher.APIReader, publisher.Events = mgr.GetClient(), mgr.GetAPIReader(), recorder
 		if err := publisher.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the operator CA publisher: %w", err)
 		}

@@ -13,7 +13,8 @@ import (
 // sidecar while the service could not serve them. The JSON form is
 // {"count": 3, "svc": "orders", "namespace": "shop"}.
 type RequestCount struct {
-	// Count is how many requests are waiting (at least 1).
+	// Count is how many requests are waiting. 0 is an activity report: a request was just
+	// forwarded to a pod that could serve it, nothing waits, and the target must not be woken.
 	Count int `json:"count"`
 	// Svc is the Service name.
 	Svc string `json:"svc"`
@@ -60,8 +61,8 @@ func DecodeRequestCountBytes(b []byte) (RequestCount, error) {
 // Validate checks the fields of a RequestCount.
 func (rc RequestCount) Validate() error {
 	switch {
-	case rc.Count < 1:
-		return fmt.Errorf("%w: count must be at least 1, got %d", ErrInvalidRequestCount, rc.Count)
+	case rc.Count < 0:
+		return fmt.Errorf("%w: count must be 0 (activity) or more, got %d", ErrInvalidRequestCount, rc.Count)
 	case rc.Svc == "":
 		return fmt.Errorf("%w: svc (the Service name) is required", ErrInvalidRequestCount)
 	case len(rc.Svc) > 63 || !dns1123Label.MatchString(rc.Svc):

@@ -83,6 +83,13 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	if err := s.markActive(ctx, es); err != nil {
 		log.Error(err, "recording activity") // the wake-up matters more; carry on
 	}
+	if rc.Count == 0 {
+		// Activity only: a request was served by a pod that could answer. The target is not
+		// scaled: it may have been scaled to zero since (by hand or by the leader), and nothing
+		// waits for it.
+		writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: s.targetState(rc.Key(), false)})
+		return
+	}
 	res, err := s.opts.ScaleHandler.ScaleUp(ctx, es)
 	if err != nil {
 		log.Error(err, "scale-up failed")

@@ -166,6 +166,25 @@ func TestIncomingRequestMarksActivity(t *testing.T) {
 	assert.Equal(t, 2, f.patches["shop/orders"])
 }
 
+// TestActivityReportNeverWakes: count 0 (a request was served by a pod that could answer) marks
+// the service active but never scales: the target may have been scaled to zero since, by hand or
+// by the leader, and nothing waits for it.
+func TestActivityReportNeverWakes(t *testing.T) {
+	f := newFixture(t, elastiService("shop", "orders", "orders"), gatewayPod("gw-1"))
+	w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":0,"svc":"orders","namespace":"shop"}`))
+	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	assert.Empty(t, f.scaler.calls, "an activity report scales nothing")
+	assert.Equal(t, 1, f.patches["shop/orders"], "but it marks the service active")
+	var got IncomingRequestResponse
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got))
+	assert.Equal(t, "shop/orders", got.Service)
+	assert.NotEqual(t, StateScalingUp, got.State)
+
+	w = call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":1,"svc":"orders","namespace":"shop"}`))
+	require.Equal(t, http.StatusAccepted, w.Code)
+	assert.Len(t, f.scaler.calls, 1, "a held request does wake it")
+}
+
 func TestElastiServiceForPicksTheOldest(t *testing.T) {
 	older := elastiService("shop", "b-first", "orders")
 	older.CreationTimestamp.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

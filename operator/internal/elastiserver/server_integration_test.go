@@ -266,11 +266,11 @@ func TestIntegrationElastiServer(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
 		resp, body = f.do(t, http.MethodPost, stream.IncomingRequestPath, f.token, `{"count":1,"svc":"nope","namespace":"`+f.shop+`"}`)
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, body)
-		resp, body = f.do(t, http.MethodPost, stream.IncomingRequestPath, f.token, `{"count":0}`)
+		resp, body = f.do(t, http.MethodPost, stream.IncomingRequestPath, f.token, `{"count":-1}`)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
 		var e struct{ Error string }
 		require.NoError(t, json.Unmarshal([]byte(body), &e))
-		assert.Contains(t, e.Error, "count must be at least 1")
+		assert.Contains(t, e.Error, "count must be 0 (activity) or more")
 	})
 
 	t.Run("RequestCount scales the target from zero", func(t *testing.T) {

@@ -147,7 +147,8 @@ func (c *Client) loop(l *rpcLock) {
 			continue
 		}
 		l.lastSent.Store(time.Now().UnixNano())
-		err := c.send(messages.RequestCount{Count: max(n, 1), Svc: l.svc, Namespace: l.ns})
+		// n == 0: an activity report (count 0), which marks the service active but never wakes it.
+		err := c.send(messages.RequestCount{Count: n, Svc: l.svc, Namespace: l.ns})
 		if c.observe != nil {
 			c.observe(key, err)
 		}

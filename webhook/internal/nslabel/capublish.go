@@ -3,6 +3,7 @@ package nslabel
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,8 @@ type CAPublisher struct {
 	SystemNamespace string
 	// Bundle returns the current PEM bundle ("" means none yet: nothing is published).
 	Bundle func() string
+	// APIReader reads past the cache (which holds only the publisher's own ConfigMaps).
+	APIReader client.Reader
 	// Events reports a foreign ConfigMap in the way (optional).
 	Events events.EventRecorder
 
@@ -90,9 +93,17 @@ func (p *CAPublisher) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		}
 		switch err := p.Create(ctx, cm); {
 		case apierrors.IsAlreadyExists(err):
-			// The cache sees only our own ConfigMaps: this one was made by someone else.
-			p.foreign(ns, logger)
-			return ctrl.Result{}, nil
+			// Either ours, created a moment ago and not yet in the cache, or someone else's
+			// (the cache holds only labelled ConfigMaps): read it from the API server to know.
+			live := &corev1.ConfigMap{}
+			if err := p.APIReader.Get(ctx, client.ObjectKeyFromObject(cm), live); err != nil {
+				return ctrl.Result{}, fmt.Errorf("reading ConfigMap %s/%s: %w", ns.Name, names.OperatorCAConfigMap, err)
+			}
+			if live.Labels[names.LabelCAPublisher] != "true" {
+				p.foreign(ns, logger)
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{RequeueAfter: time.Second}, nil // ours: compared once the cache has it
 		case err != nil:
 			return ctrl.Result{}, fmt.Errorf("creating ConfigMap %s/%s: %w", ns.Name, names.OperatorCAConfigMap, err)
 		}
