@@ -27,6 +27,13 @@ func TestTwoPortsStatefulSet(t *testing.T) {
 	f.mustGet(f.url(app, 8081, "/"), framework.SecondMessage("sts"))
 	step(t, start, "second port woke the StatefulSet")
 	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("sts"))
+	// Let this wake-up finish (serve mode) before scaling to zero again: a request held for a
+	// moment during it was reported to the operator, and a report still in flight when the target
+	// is scaled to zero by hand wakes it again, as it should (a request was waiting when it was
+	// sent). CI run 11 met exactly that under load.
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "serve mode after the wake-up", framework.InServeMode); err != nil {
+		t.Fatal(err)
+	}
 
 	f.toZero(app)
 	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("sts"))
