@@ -17,6 +17,7 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
+	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
@@ -104,11 +105,17 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 // addController: the reconciler and the scale-down loop run on the leader only.
 func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
 	controller.RegisterMetrics()
+	portRange, err := ports.ParseRange(o.SidecarPortRange)
+	if err != nil {
+		return fmt.Errorf("--sidecar-port-range: %w", err)
+	}
 	rec := &controller.Reconciler{
-		Client:   mgr.GetClient(),
-		Scaler:   scaler,
-		Recorder: mgr.GetEventRecorder("elasti-operator"),
-		Tracker:  controller.NewTracker(),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scaler:    scaler,
+		Recorder:  mgr.GetEventRecorder("elasti-operator"),
+		Tracker:   controller.NewTracker(),
+		Ports:     ports.New(portRange),
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the elastiservice controller: %w", err)

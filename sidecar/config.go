@@ -23,13 +23,13 @@ type Config struct {
 	ProxyPort          int
 	AdminPort          int
 	LogLevel           string
-	ServiceHeader      string
 
 	HoldTimeout       time.Duration
 	MaxHeldPerService int
 	MaxHeld           int
 	RetryAfter        time.Duration
 	DrainTimeout      time.Duration
+	ShutdownDelay     time.Duration
 
 	ProbeInterval       time.Duration
 	DialTimeout         time.Duration
@@ -57,10 +57,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.InsecureSkipVerify, "insecure-skip-verify", false, "Do not verify the operator's certificate. For tests only.")
 	fs.StringVar(&c.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "Cluster DNS domain, for name.ns.svc.<domain> hosts.")
 	fs.StringVar(&c.BindAddress, "bind-address", "", "Address the proxy and admin listeners bind to (empty: all).")
-	fs.IntVar(&c.ProxyPort, "proxy-port", names.DefaultProxyPort, "Proxy listener port (HTTP/1.1 and h2c); the container port is named "+names.PortNameProxy+".")
+	fs.IntVar(&c.ProxyPort, "proxy-port", names.DefaultProxyPort, "Direct listener port (HTTP/1.1 and h2c) for clients that dial the sidecar themselves and name the service in Host; the container port is named "+names.PortNameProxy+". Service traffic arrives on the sidecar ports the operator allocates instead.")
 	fs.IntVar(&c.AdminPort, "admin-port", names.DefaultAdminPort, "Admin listener port (/livez, /readyz, /metrics); the container port is named "+names.PortNameAdmin+".")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "Log level: error, info, debug, or a number (higher is more verbose).")
-	fs.StringVar(&c.ServiceHeader, "service-header", "x-envoy-decorator-operation", "Header naming the service for gateways that rewrite Host (empty: Host only).")
 
 	fs.DurationVar(&c.HoldTimeout, "hold-timeout", 2*time.Minute, "How long a request is held waiting for a pod, unless the ElastiService says otherwise.")
 	// A held request costs roughly 25 KiB and one being forwarded roughly 50 KiB (measured by the
@@ -69,6 +68,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxHeld, "max-held", 2000, "Requests held at once in total; more are answered 503.")
 	fs.DurationVar(&c.RetryAfter, "retry-after", time.Second, "Retry-After sent with 503 answers.")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "On SIGTERM, how long held and in-flight requests may take to finish.")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 5*time.Second, "On SIGTERM, how long every listener keeps accepting (with /readyz failing) before the drain, so that proxies reading the EndpointSlices stop choosing this sidecar before it stops answering.")
 
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", 50*time.Millisecond, "Interval between the sidecar's own readiness probes of not-ready pods while requests are held.")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 2*time.Second, "Timeout of one connection to a pod.")

@@ -40,6 +40,7 @@ func testConfig(t *testing.T, op *stuboperator.Operator) Config {
 	cfg.StreamMinBackoff, cfg.StreamMaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	cfg.ConnectRetryBackoff = 5 * time.Millisecond
 	cfg.DrainTimeout = 5 * time.Second
+	cfg.ShutdownDelay = 0
 	return cfg
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/elasti-dev/elasti/pkg/stream"
 	"github.com/elasti-dev/elasti/sidecar/internal/credentials"
 	"github.com/elasti-dev/elasti/sidecar/internal/hold"
 	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
@@ -31,6 +32,7 @@ type Sidecar struct {
 	handler *proxy.Handler
 	stream  *streamclient.Client
 	reports *operator.Client
+	ports   *portListeners
 
 	proxyLn, adminLn net.Listener
 	proxySrv         *http.Server
@@ -85,17 +87,48 @@ func New(cfg Config, log logr.Logger) (*Sidecar, error) {
 	})
 	s.stream = streamclient.New(log.WithName("stream"), streamclient.Options{
 		URL: cfg.OperatorURL, HTTPClient: &http.Client{Transport: opTransport}, Authorize: token.Authorize,
-		Apply: s.reg.Apply, HeartbeatTimeout: cfg.HeartbeatTimeout, MinBackoff: cfg.StreamMinBackoff,
+		Apply: s.apply, Recheck: s.recheck, HeartbeatTimeout: cfg.HeartbeatTimeout, MinBackoff: cfg.StreamMinBackoff,
 		MaxBackoff: cfg.StreamMaxBackoff, AckTimeout: cfg.OperatorTimeout, OnState: s.metrics.StreamConnected,
 		OnApplied: func(v uint64, keys []string) { s.metrics.StreamApplied(v, len(keys)) },
 	})
 	prober := &probe.Manager{Interval: cfg.ProbeInterval, Registry: s.reg, Waiting: s.queue.Waiting,
 		Prober: probe.NewProber(), Observe: s.metrics.Probe, Log: log.WithName("probe")}
 	s.handler = proxy.New(s.bg, proxy.Options{Registry: s.reg, Queue: s.queue, Reporter: s.reports, Prober: prober,
-		Metrics: s.metrics, Log: log.WithName("proxy"), ServiceHeader: cfg.ServiceHeader, HoldTimeout: cfg.HoldTimeout,
+		Metrics: s.metrics, Log: log.WithName("proxy"), HoldTimeout: cfg.HoldTimeout,
 		RetryAfter: cfg.RetryAfter, DialTimeout: cfg.DialTimeout, ConnectRetries: cfg.ConnectRetries,
 		ConnectRetryBackoff: cfg.ConnectRetryBackoff, MaxIdleConnsPerHost: cfg.MaxIdleConnsPerHost})
+	s.ports = &portListeners{bind: cfg.BindAddress, newServer: s.newProxyServer, handler: s.handler.Bound,
+		closeWait: cfg.DrainTimeout, log: log.WithName("ports"), onError: func(int32, error) { s.metrics.ListenError() },
+		open: map[int32]*portListener{}, failed: map[int32]string{}}
 	return s, nil
+}
+
+// apply applies one stream message, then opens and closes sidecar ports to match, and returns
+// the keys to acknowledge: only services whose every sidecar port is open. Heartbeats retry
+// ports that could not be opened before.
+func (s *Sidecar) apply(msg stream.Message) ([]string, error) {
+	keys, err := s.reg.Apply(msg)
+	if err != nil {
+		return nil, err
+	}
+	return s.openPorts(keys), nil
+}
+
+// recheck retries sidecar ports that could not be opened (on every heartbeat).
+func (s *Sidecar) recheck() []string { return s.openPorts(s.reg.Keys()) }
+
+// openPorts syncs the sidecar ports with the registry and returns the keys among keys whose
+// every sidecar port is open.
+func (s *Sidecar) openPorts(keys []string) []string {
+	complete := s.ports.Sync(s.reg)
+	s.metrics.SidecarPorts(len(s.ports.Ports()))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if complete[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // changed is the registry's listener: wake the held requests of every changed service, and
@@ -111,9 +144,13 @@ func (s *Sidecar) changed(keys []string) {
 	}
 }
 
-// ProxyAddr and AdminAddr are the bound addresses (after Start).
+// ProxyAddr and AdminAddr are the bound addresses (after Start). ProxyAddr is the direct
+// listener (service named by Host); SidecarPorts lists the sidecar ports open now.
 func (s *Sidecar) ProxyAddr() net.Addr { return s.proxyLn.Addr() }
-func (s *Sidecar) AdminAddr() net.Addr { return s.adminLn.Addr() }
+
+// SidecarPorts returns the sidecar ports open now, sorted.
+func (s *Sidecar) SidecarPorts() []int32 { return s.ports.Ports() }
+func (s *Sidecar) AdminAddr() net.Addr   { return s.adminLn.Addr() }
 
 // Start binds both listeners and starts serving; shutdown begins when ctx is done.
 func (s *Sidecar) Start(ctx context.Context) error {
@@ -125,7 +162,7 @@ func (s *Sidecar) Start(ctx context.Context) error {
 		s.proxyLn.Close()
 		return fmt.Errorf("binding the admin listener: %w", err)
 	}
-	s.proxySrv = s.newProxyServer()
+	s.proxySrv = s.newProxyServer(s.handler)
 	s.adminSrv = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 5 * time.Second}
 	go s.stream.Run(s.bg)
 	proxyErr := make(chan error, 1)
@@ -147,8 +184,8 @@ func (s *Sidecar) Start(ctx context.Context) error {
 // Wait blocks until the sidecar has shut down.
 func (s *Sidecar) Wait() error { return <-s.done }
 
-func (s *Sidecar) newProxyServer() *http.Server {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
+func (s *Sidecar) newProxyServer(h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
 		ErrorLog: nil, MaxHeaderBytes: 1 << 20}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)
@@ -159,20 +196,30 @@ func (s *Sidecar) newProxyServer() *http.Server {
 	return srv
 }
 
-// shutdown stops accepting, lets held and in-flight requests finish for up to the drain
-// timeout, then answers what is still held with 503 and closes what remains.
+// shutdown leaves the Service endpoints first, then drains. /readyz turns 503 at once, but every
+// listener keeps accepting for --shutdown-delay: the operator marks the sidecar's endpoint not
+// ready in every proxy EndpointSlice as soon as its pod is deleted, and proxies that read those
+// slices (kube-proxy, ingress controllers) must stop choosing it before it stops answering,
+// or they dial a vanished address. Then it stops accepting, lets held and in-flight requests
+// finish for up to the drain timeout, answers what is still held with 503 and closes what remains.
 func (s *Sidecar) shutdown() error {
 	close(s.draining)
-	s.log.Info("draining", "held", s.queue.Total(), "timeout", s.cfg.DrainTimeout)
+	if s.cfg.ShutdownDelay > 0 {
+		s.log.Info("leaving the endpoints before draining", "delay", s.cfg.ShutdownDelay)
+		time.Sleep(s.cfg.ShutdownDelay)
+	}
+	servers := append(s.ports.servers(), s.proxySrv)
+	s.log.Info("draining", "held", s.queue.Total(), "timeout", s.cfg.DrainTimeout, "listeners", len(servers))
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
-	err := s.proxySrv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(shutdownAll(ctx, servers), context.DeadlineExceeded) {
 		s.log.Info("drain timeout reached; answering held requests with 503", "held", s.queue.Total())
 		s.handler.Abort()
 		grace, cancelGrace := context.WithTimeout(context.Background(), time.Second)
-		if s.proxySrv.Shutdown(grace) != nil {
-			_ = s.proxySrv.Close()
+		if shutdownAll(grace, servers) != nil {
+			for _, srv := range servers {
+				_ = srv.Close()
+			}
 		}
 		cancelGrace()
 	}
@@ -182,4 +229,19 @@ func (s *Sidecar) shutdown() error {
 	_ = s.adminSrv.Shutdown(adminCtx)
 	s.log.Info("sidecar stopped")
 	return nil
+}
+
+// shutdownAll shuts the servers down concurrently and returns the first error.
+func shutdownAll(ctx context.Context, servers []*http.Server) error {
+	errs := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { errs <- srv.Shutdown(ctx) }()
+	}
+	var first error
+	for range servers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

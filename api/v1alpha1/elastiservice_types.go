@@ -200,6 +200,29 @@ type ElastiServiceStatus struct {
 	// LastReconciledTime is when the operator last reconciled the ElastiService.
 	// +optional
 	LastReconciledTime *metav1.Time `json:"lastReconciledTime,omitempty"`
+	// SidecarPorts are the resolver sidecar ports the operator allocated to the Service's TCP
+	// ports, one each, unique in the cluster. In proxy mode the Service's EndpointSlices map each
+	// Service port to its sidecar port, and the port a connection arrives on tells a sidecar which
+	// Service (and which of its ports) the request is for, whatever its Host says.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	SidecarPorts []SidecarPort `json:"sidecarPorts,omitempty"`
+}
+
+// SidecarPort is the sidecar port allocated to one Service port.
+type SidecarPort struct {
+	// Name of the Service port ("" for a Service with a single unnamed port).
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Port is the Service port number, for reading (allocation follows the name).
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// SidecarPort is the port every resolver sidecar listens on for this Service port.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	SidecarPort int32 `json:"sidecarPort"`
 }
 
 // ElastiService scales a Service's workload to zero when idle and back on the first request.

@@ -76,3 +76,13 @@ func Claimant(named []ElastiService) *ElastiService {
 	}
 	return found
 }
+
+// SidecarPortFor returns the sidecar port allocated to the Service port with this name.
+func (st *ElastiServiceStatus) SidecarPortFor(name string) (int32, bool) {
+	for _, p := range st.SidecarPorts {
+		if p.Name == name && p.SidecarPort > 0 {
+			return p.SidecarPort, true
+		}
+	}
+	return 0, false
+}

@@ -64,8 +64,9 @@ type Service struct {
 	Hosts []string `json:"hosts"`
 	// ClusterIPs of the Service (IPv4 and/or IPv6), matched against a Host that is an IP.
 	ClusterIPs []string `json:"clusterIPs,omitempty"`
-	// Ports of the Service. A request's port (from Host) selects one; without a port in Host, the
-	// port numbered 80 is used if there is one, otherwise the first.
+	// Ports of the Service. A request arriving on a port's SidecarPort is for that port; on the
+	// sidecar's direct listener (no SidecarPort involved), the port in Host selects one, otherwise
+	// the port numbered 80 if there is one, otherwise the first.
 	Ports []Port `json:"ports"`
 	// Endpoints are the target's pods (from the Service's own EndpointSlices), ready or not.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
@@ -89,6 +90,12 @@ type Port struct {
 	Protocol string `json:"protocol,omitempty"`
 	// AppProtocol as declared on the Service port (e.g. "kubernetes.io/h2c", "http", "grpc").
 	AppProtocol string `json:"appProtocol,omitempty"`
+	// SidecarPort is the port allocated to this Service port (ElastiService status.sidecarPorts):
+	// every sidecar listens on it, and in proxy mode the Service's EndpointSlices map this Service
+	// port to it. A connection arriving on it is for this Service port, whatever its Host says.
+	// A sidecar acknowledges a service only once it listens on every SidecarPort of it. 0: none
+	// allocated yet (or the range is exhausted).
+	SidecarPort int32 `json:"sidecarPort,omitempty"`
 }
 
 // Endpoint is one target pod address.

@@ -56,6 +56,8 @@ func (r *Reconciler) reconcileUnclaimed(ctx context.Context, es, owner *v1alpha1
 	msg := fmt.Sprintf("Service %s is managed by ElastiService %s, the oldest that names it; this one does nothing until that one is deleted",
 		es.Spec.Service, owner.Name)
 	es.Status.Mode = ""
+	es.Status.SidecarPorts = nil
+	r.releasePorts(key)
 	es.Status.ObservedGeneration = es.Generation
 	meta.SetStatusCondition(&es.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
 		Reason: ReasonServiceClaimed, Message: msg, ObservedGeneration: es.Generation})

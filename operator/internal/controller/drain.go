@@ -20,11 +20,32 @@ import (
 // errNoReadySidecars: nothing could hold requests while the target is at zero.
 var errNoReadySidecars = errors.New("no ready resolver sidecar")
 
+// portsAllocated reports whether every TCP port of es's Service has a sidecar port recorded.
+func (l *ScaleDownLoop) portsAllocated(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
+	if l.Reconciler.Ports == nil {
+		return true, nil
+	}
+	svc := &corev1.Service{}
+	if err := l.Reconciler.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.Service}, svc); err != nil {
+		return false, fmt.Errorf("reading service %s: %w", es.Spec.Service, err)
+	}
+	return portsComplete(es, svc), nil
+}
+
 // scaleDown carries out steps 4–7 of ScaleDownLoop for one ElastiService decided idle at decided.
 func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiService, decided time.Time) {
 	r := l.Reconciler
 	key := client.ObjectKeyFromObject(es)
 	logger := log.FromContext(ctx)
+	if ok, err := l.portsAllocated(ctx, es); err != nil || !ok {
+		if err != nil {
+			logger.Error(err, "checking sidecar ports")
+			return
+		}
+		l.setBlocked(ctx, es, blockedState{ReasonSidecarPortsExhausted,
+			"idle, but not scaled down: a Service port has no sidecar port (see the Ready condition), so it would be unreachable at zero"})
+		return
+	}
 	if n, err := l.readySidecars(ctx); err != nil || n == 0 {
 		if err != nil {
 			logger.Error(err, "listing resolver sidecars")

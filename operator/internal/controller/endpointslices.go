@@ -1,9 +1,6 @@
 package controller
 
 import (
-	"fmt"
-	"slices"
-
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,18 +15,12 @@ import (
 // requests for a few seconds).
 const maxEndpointsPerSlice = 1000
 
-// proxySliceName names the slice of one address family (and, for sidecars whose proxy port was
-// moved away from the default, of one port): <service>-elasti-ipv4, <service>-elasti-ipv6-9000.
-func proxySliceName(service string, family discoveryv1.AddressType, port int32) string {
-	suffix := "ipv4"
+// proxySliceName names the slice of one address family: <service>-elasti-ipv4, <service>-elasti-ipv6.
+func proxySliceName(service string, family discoveryv1.AddressType) string {
 	if family == discoveryv1.AddressTypeIPv6 {
-		suffix = "ipv6"
+		return service + "-elasti-ipv6"
 	}
-	name := service + "-elasti-" + suffix
-	if port != names.DefaultProxyPort {
-		name += fmt.Sprintf("-%d", port)
-	}
-	return name
+	return service + "-elasti-ipv4"
 }
 
 // serviceFamilies are the address families the Service serves. A Service the API server has not
@@ -52,43 +43,34 @@ func serviceFamilies(svc *corev1.Service) []discoveryv1.AddressType {
 }
 
 // buildProxySlices returns the EndpointSlices that point svc at the resolver sidecars: one per
-// address family of the Service (and per distinct sidecar proxy port), each listing every sidecar
-// with an address of that family, every TCP Service port mapped to the sidecar's proxy port, and
-// ready/serving/terminating conditions from the sidecar container. A family without sidecars
-// still gets an empty slice, so the set of slices only changes when the mode does.
+// address family of the Service, each listing every sidecar with an address of that family, every
+// TCP Service port mapped to the sidecar port allocated to it (status.sidecarPorts: the port a
+// connection arrives on tells the sidecar which Service it is for), and ready/serving/terminating
+// conditions of each sidecar. A family without sidecars still gets an empty slice, so the set of
+// slices only changes when the mode does.
 func buildProxySlices(es *v1alpha1.ElastiService, svc *corev1.Service, sidecars []sidecar) []*discoveryv1.EndpointSlice {
 	var out []*discoveryv1.EndpointSlice
+	ports := slicePorts(es, svc)
 	for _, family := range serviceFamilies(svc) {
-		byPort := map[int32][]discoveryv1.Endpoint{}
+		var eps []discoveryv1.Endpoint
 		for _, s := range sidecars {
 			if ep, ok := endpointFor(s, family); ok {
-				byPort[s.ProxyPort] = append(byPort[s.ProxyPort], ep)
+				eps = append(eps, ep)
 			}
 		}
-		if len(byPort) == 0 {
-			byPort[names.DefaultProxyPort] = nil
+		if len(eps) > maxEndpointsPerSlice {
+			eps = eps[:maxEndpointsPerSlice]
 		}
-		ports := make([]int32, 0, len(byPort))
-		for p := range byPort {
-			ports = append(ports, p)
-		}
-		slices.Sort(ports)
-		for _, port := range ports {
-			eps := byPort[port]
-			if len(eps) > maxEndpointsPerSlice {
-				eps = eps[:maxEndpointsPerSlice]
-			}
-			out = append(out, newProxySlice(es, svc, family, port, eps))
-		}
+		out = append(out, newProxySlice(es, svc, family, ports, eps))
 	}
 	return out
 }
 
-func newProxySlice(es *v1alpha1.ElastiService, svc *corev1.Service, family discoveryv1.AddressType, port int32, eps []discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+func newProxySlice(es *v1alpha1.ElastiService, svc *corev1.Service, family discoveryv1.AddressType, ports []discoveryv1.EndpointPort, eps []discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
 	return &discoveryv1.EndpointSlice{
 		TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      proxySliceName(svc.Name, family, port),
+			Name:      proxySliceName(svc.Name, family),
 			Namespace: svc.Namespace,
 			Labels: map[string]string{
 				discoveryv1.LabelServiceName: svc.Name,
@@ -106,22 +88,25 @@ func newProxySlice(es *v1alpha1.ElastiService, svc *corev1.Service, family disco
 		},
 		AddressType: family,
 		Endpoints:   eps,
-		Ports:       slicePorts(svc, port),
+		Ports:       ports,
 	}
 }
 
-// slicePorts maps every TCP Service port, by name, to the sidecar's proxy port. UDP and SCTP ports
-// are left out: the sidecar proxies HTTP only.
-func slicePorts(svc *corev1.Service, proxyPort int32) []discoveryv1.EndpointPort {
-	out := make([]discoveryv1.EndpointPort, 0, len(svc.Spec.Ports))
-	for _, p := range svc.Spec.Ports {
-		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+// slicePorts maps every TCP Service port, by name, to its allocated sidecar port. UDP and SCTP
+// ports are left out (the sidecar proxies HTTP only), and so is a port without a sidecar port (the
+// range was exhausted; the Ready condition says so and the target is not scaled down).
+func slicePorts(es *v1alpha1.ElastiService, svc *corev1.Service) []discoveryv1.EndpointPort {
+	sp := proxiedPorts(svc)
+	out := make([]discoveryv1.EndpointPort, 0, len(sp))
+	for _, p := range sp {
+		n, ok := es.Status.SidecarPortFor(p.Name)
+		if !ok {
 			continue
 		}
 		out = append(out, discoveryv1.EndpointPort{
 			Name:        ptr.To(p.Name),
 			Protocol:    ptr.To(corev1.ProtocolTCP),
-			Port:        ptr.To(proxyPort),
+			Port:        ptr.To(n),
 			AppProtocol: p.AppProtocol,
 		})
 	}

@@ -64,14 +64,14 @@ func TestSidecarFromPod(t *testing.T) {
 		want sidecar
 	}{
 		{"native ready dual-stack", sidecarPod("a", []string{"10.0.0.1", "fd00::1"}, true, true, 9000), true,
-			sidecar{IPv4: "10.0.0.1", IPv6: "fd00::1", ProxyPort: 9000, Ready: true, Serving: true}},
+			sidecar{IPv4: "10.0.0.1", IPv6: "fd00::1", Ready: true, Serving: true}},
 		{"container not ready", sidecarPod("b", []string{"fd00::2"}, false, false, 0), true,
-			sidecar{IPv6: "fd00::2", ProxyPort: names.DefaultProxyPort}},
+			sidecar{IPv6: "fd00::2"}},
 		{"terminating", terminating, true,
-			sidecar{IPv4: "10.0.0.3", ProxyPort: names.DefaultProxyPort, Serving: true, Terminating: true}},
+			sidecar{IPv4: "10.0.0.3", Serving: true, Terminating: true}},
 		{"no address yet", sidecarPod("n", nil, false, true, 0), false, sidecar{}},
 		{"finished pod", failed, false, sidecar{}},
-		{"podIP only", legacyIP, true, sidecar{IPv4: "10.0.0.5", ProxyPort: names.DefaultProxyPort, Ready: true, Serving: true}},
+		{"podIP only", legacyIP, true, sidecar{IPv4: "10.0.0.5", Ready: true, Serving: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +95,13 @@ func TestAckedServices(t *testing.T) {
 }
 
 func TestBuildProxySlicesGolden(t *testing.T) {
-	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "es-uid"}}
+	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "es-uid"},
+		Status: v1alpha1.ElastiServiceStatus{SidecarPorts: []v1alpha1.SidecarPort{
+			{Name: "http", Port: 80, SidecarPort: 20001}, {Name: "grpc", Port: 9090, SidecarPort: 20002}, {Name: "", Port: 8080, SidecarPort: 20003},
+		}}}
+	// The range had no port left for grpc: it is left out of the slices.
+	exhausted := es.DeepCopy()
+	exhausted.Status.SidecarPorts = exhausted.Status.SidecarPorts[:1]
 	multiPort := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"},
 		Spec: corev1.ServiceSpec{
@@ -123,16 +129,18 @@ func TestBuildProxySlicesGolden(t *testing.T) {
 	}
 	tests := []struct {
 		name string
+		es   *v1alpha1.ElastiService
 		svc  *corev1.Service
 		pods []corev1.Pod
 	}{
-		{"dualstack-multiport", multiPort, pods},
-		{"ipv4-single-unnamed-port", single, pods},
-		{"no-sidecars", multiPort, nil},
+		{"dualstack-multiport", es, multiPort, pods},
+		{"ipv4-single-unnamed-port", es, single, pods},
+		{"no-sidecars", es, multiPort, nil},
+		{"port-not-allocated", exhausted, multiPort, pods[:2]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := buildProxySlices(es, tt.svc, sidecarsFromPods(tt.pods))
+			got := buildProxySlices(tt.es, tt.svc, sidecarsFromPods(tt.pods))
 			out, err := yaml.Marshal(got)
 			require.NoError(t, err)
 			golden := filepath.Join("testdata", tt.name+".golden.yaml")

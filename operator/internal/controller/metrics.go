@@ -50,7 +50,7 @@ var (
 // manager's metrics endpoint). It is safe to call more than once.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors)
+		metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors, sidecarPortsInUse, sidecarPortsTotal)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
@@ -49,6 +50,11 @@ type Reconciler struct {
 	ResyncPeriod time.Duration
 	// Now is the clock (tests replace it); time.Now when nil.
 	Now func() time.Time
+	// Ports allocates each Service port its sidecar port (sidecarports.go). Without it no port
+	// is allocated and proxy slices map no port (unit tests of other steps only).
+	Ports *ports.Allocator
+	// APIReader reads around the cache (loading port allocations); the client when nil.
+	APIReader client.Reader
 
 	// external receives requests to reconcile from outside the watches (the scale-down loop).
 	external chan event.GenericEvent
@@ -60,6 +66,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, es); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
+			r.releasePorts(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("reading elastiservice: %w", err)
@@ -80,19 +87,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return r.reconcileNormal(ctx, es)
 }
 
-// reconcileNormal observes, decides the mode, applies it, and writes status once.
+// reconcileNormal observes, allocates sidecar ports, decides the mode, applies it, and writes
+// status once (the port allocation is persisted on its own first, before anything uses it).
 func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiService) (ctrl.Result, error) {
-	before := es.DeepCopy()
 	obs, svc, err := r.observe(ctx, es)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	exhausted, err := r.allocatePorts(ctx, es, svc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := es.DeepCopy()
 	d := decideMode(obs)
 	readySidecars, err := r.applyMode(ctx, es, svc, d.Mode)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	r.setStatus(es, obs, d, readySidecars)
+	r.setPortsCondition(before, es, exhausted)
 	r.emitTransitions(before, es, d)
 	if err := r.patchStatus(ctx, before, es); err != nil {
 		return ctrl.Result{}, err
@@ -129,6 +142,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiSer
 		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	r.forget(key)
+	r.releasePorts(key)
 	return nil
 }
 

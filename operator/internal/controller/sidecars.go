@@ -20,8 +20,6 @@ type sidecar struct {
 	NodeName string
 	// IPv4 and IPv6 are the pod's addresses ("" when the pod has none of that family).
 	IPv4, IPv6 string
-	// ProxyPort is the sidecar container's port named names.PortNameProxy.
-	ProxyPort int32
 	// Ready: the sidecar container is ready and the pod is not terminating.
 	Ready bool
 	// Serving: the sidecar container is ready, terminating or not.
@@ -39,7 +37,6 @@ func sidecarFromPod(pod *corev1.Pod) (sidecar, bool) {
 		Pod:         types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
 		UID:         pod.UID,
 		NodeName:    pod.Spec.NodeName,
-		ProxyPort:   proxyPort(pod),
 		Terminating: pod.DeletionTimestamp != nil,
 	}
 	for _, ip := range podIPs(pod) {
@@ -83,24 +80,6 @@ func sidecarContainerReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-// proxyPort finds the sidecar container's port named names.PortNameProxy (the webhook may move
-// it with an annotation), names.DefaultProxyPort when absent.
-func proxyPort(pod *corev1.Pod) int32 {
-	for _, containers := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range containers {
-			if c.Name != names.SidecarContainerName {
-				continue
-			}
-			for _, p := range c.Ports {
-				if p.Name == names.PortNameProxy {
-					return p.ContainerPort
-				}
-			}
-		}
-	}
-	return names.DefaultProxyPort
 }
 
 // sidecarsFromPods converts and sorts (by namespace/name) the pods that carry a resolver.

@@ -66,7 +66,7 @@ func (b *builder) build(ctx context.Context, namespace, service string, previous
 		return nil, fmt.Errorf("reading Service %s/%s: %w", namespace, service, err)
 	}
 	out.ClusterIPs = clusterIPs(svc)
-	out.Ports = ports(svc)
+	out.Ports = ports(svc, es)
 	own, err := b.slices(ctx, namespace, service)
 	if err != nil {
 		return nil, err
@@ -110,10 +110,15 @@ func clusterIPs(svc *corev1.Service) []string {
 	return out
 }
 
-func ports(svc *corev1.Service) []stream.Port {
+// ports lists the Service's ports with the sidecar port the ElastiService's status allocated to
+// each (0 for one not allocated yet; UDP and SCTP ports never get one).
+func ports(svc *corev1.Service, es *v1alpha1.ElastiService) []stream.Port {
 	out := make([]stream.Port, 0, len(svc.Spec.Ports))
 	for _, p := range svc.Spec.Ports {
 		sp := stream.Port{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
+		if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
+			sp.SidecarPort, _ = es.Status.SidecarPortFor(p.Name)
+		}
 		if p.AppProtocol != nil {
 			sp.AppProtocol = *p.AppProtocol
 		}

@@ -174,14 +174,3 @@ func parseName(s string) (string, error) {
 	}
 	return s, nil
 }
-
-// FromHeader extracts the authority from a gateway header such as Envoy's
-// x-envoy-decorator-operation, whose value looks like "orders.shop.svc.cluster.local:80/*":
-// everything from the first '/' on is dropped.
-func FromHeader(v string) string {
-	v = strings.TrimSpace(v)
-	if i := strings.IndexByte(v, '/'); i >= 0 {
-		v = v[:i]
-	}
-	return v
-}

@@ -61,12 +61,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestFromHeader(t *testing.T) {
-	assert.Equal(t, "orders.shop.svc.cluster.local:80", FromHeader(" orders.shop.svc.cluster.local:80/* "))
-	assert.Equal(t, "orders", FromHeader("orders"))
-	assert.Equal(t, "", FromHeader("/x"))
-}
-
 func TestAuthorityString(t *testing.T) {
 	for _, in := range []string{"orders", "orders:81", "10.0.0.1:80", "[fd00::1]:80", "[fd00::1]"} {
 		a, err := Parse(in)

@@ -25,6 +25,8 @@ type Metrics struct {
 	streamVersion   prometheus.Gauge
 	streamServices  prometheus.Gauge
 	probes          *prometheus.CounterVec
+	sidecarPorts    prometheus.Gauge
+	listenErrors    prometheus.Counter
 }
 
 // New creates the collectors on a fresh registry (with Go and process collectors).
@@ -53,9 +55,13 @@ func New() *Metrics {
 			Help: "ElastiServices the sidecar currently knows."}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "probes_total",
 			Help: "Readiness probes the sidecar ran against not-ready endpoints, by result (success, failure)."}, append(svc, "result")),
+		sidecarPorts: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "sidecar_ports",
+			Help: "Sidecar ports listened on (one per Service port the stream lists)."}),
+		listenErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "sidecar_port_errors_total",
+			Help: "Sidecar ports that could not be listened on (each distinct failure once); their services are not acknowledged."}),
 	}
 	m.Registry.MustRegister(m.held, m.holdDuration, m.results, m.rejected, m.reports, m.streamConnected,
-		m.streamReconnect, m.streamVersion, m.streamServices, m.probes,
+		m.streamReconnect, m.streamVersion, m.streamServices, m.probes, m.sidecarPorts, m.listenErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -64,6 +70,12 @@ func split(key string) (string, string) {
 	ns, name, _ := strings.Cut(key, "/")
 	return ns, name
 }
+
+// SidecarPorts records how many sidecar ports are open.
+func (m *Metrics) SidecarPorts(n int) { m.sidecarPorts.Set(float64(n)) }
+
+// ListenError counts a sidecar port that could not be opened.
+func (m *Metrics) ListenError() { m.listenErrors.Inc() }
 
 // SetHeld sets the held gauge of a service to n (the caller reads n from the hold queue, so a
 // series dropped by Forget is never driven negative).

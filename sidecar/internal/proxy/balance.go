@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/elasti-dev/elasti/pkg/stream"
 	"github.com/elasti-dev/elasti/sidecar/internal/registry"
 )
 
@@ -19,14 +20,32 @@ type endpoint struct {
 	h2c bool
 }
 
+// portRef says which Service port a request is for.
+type portRef struct {
+	// named: the request arrived on the sidecar port allocated to the Service port called name.
+	named bool
+	name  string
+	// hostPort is the port in Host (0: none), for requests on the direct listener.
+	hostPort int
+}
+
+// resolve finds the Service port in svc. A request on a sidecar port whose Service port is gone
+// (the Service lost it a moment ago) has none.
+func (p portRef) resolve(svc *registry.Service) (stream.Port, bool) {
+	if p.named {
+		return svc.PortNamed(p.name)
+	}
+	return svc.Port(p.hostPort)
+}
+
 // route travels with a forwarded request in its context.
 type route struct {
-	key      string
-	hostPort int
-	start    time.Time
-	target   endpoint
-	held     bool
-	heldFor  time.Duration
+	key     string
+	port    portRef
+	start   time.Time
+	target  endpoint
+	held    bool
+	heldFor time.Duration
 	// reported: the operator was told about this request (once per request, proxy mode).
 	reported bool
 	// status is the response status (499 when the client went away).
@@ -62,8 +81,8 @@ func (b *balancer) forget(key string) { b.next.Delete(key) }
 
 // pick chooses an endpoint of svc that can serve the port the request names: ready in the
 // stream, or answering the sidecar's probe. skip (may be nil) excludes addresses already tried.
-func (h *Handler) pick(svc *registry.Service, hostPort int, skip map[string]bool) (endpoint, bool) {
-	port, ok := svc.Port(hostPort)
+func (h *Handler) pick(svc *registry.Service, ref portRef, skip map[string]bool) (endpoint, bool) {
+	port, ok := ref.resolve(svc)
 	if !ok {
 		return endpoint{}, false
 	}

@@ -69,7 +69,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	h.o.Metrics.Rejected(rt.key, "upstream_error")
 	h.o.Log.V(1).Info("forwarding failed", "service", rt.key, "target", rt.target.addr, "error", err.Error())
 	writeError(w, http.StatusBadGateway, apiError{Error: fmt.Sprintf("forwarding to %s: %v", rt.target.addr, err),
-		Host: hostOf(r, h.o.ServiceHeader), Service: rt.key, HeldSeconds: heldSeconds(rt)})
+		Host: r.Host, Service: rt.key, HeldSeconds: heldSeconds(rt)})
 }
 
 // bufferPool lends the ReverseProxy 32 KiB copy buffers, so bodies of any size pass through in
@@ -180,7 +180,7 @@ func (t *transport) next(rt *route, tried map[string]bool) (endpoint, bool) {
 	if !ok {
 		return endpoint{}, false
 	}
-	return t.h.pick(svc, rt.hostPort, tried)
+	return t.h.pick(svc, rt.port, tried)
 }
 
 // isDialError reports whether err happened while connecting, before any byte was written.

@@ -37,9 +37,6 @@ type Options struct {
 	Prober   Prober
 	Metrics  *metrics.Metrics
 	Log      logr.Logger
-	// ServiceHeader, when set and present on a request, names the service instead of Host (for
-	// gateways that rewrite Host, e.g. Envoy's x-envoy-decorator-operation).
-	ServiceHeader string
 	// HoldTimeout is how long a request is held when the service sets no HoldTimeoutSeconds.
 	HoldTimeout time.Duration
 	// RetryAfter is the Retry-After sent with 503 answers.
@@ -86,18 +83,50 @@ func (h *Handler) Abort() {
 // position), so a long-lived sidecar does not accumulate state for services long gone.
 func (h *Handler) Forget(key string) { h.balancer.forget(key) }
 
-// ServeHTTP identifies, holds if needed, and forwards one request.
+// ServeHTTP serves the direct listener: a client that dials a sidecar itself (not through a
+// Service) names the service in Host. Nothing routes Service traffic here: proxy-mode
+// EndpointSlices point at the sidecar ports, whose handlers (Bound) ignore Host.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	svc, auth, err := h.identify(r)
 	if err != nil {
 		h.o.Metrics.Rejected("", "unknown_host")
 		h.o.Metrics.Observe("", http.StatusNotFound, false, 0)
-		writeError(w, http.StatusNotFound, apiError{Error: err.Error(), Host: hostOf(r, h.o.ServiceHeader)})
+		writeError(w, http.StatusNotFound, apiError{Error: err.Error(), Host: r.Host})
 		return
 	}
-	rt := &route{key: svc.Key, hostPort: auth.Port, start: start}
-	if ep, ok := h.pick(svc, auth.Port, nil); ok {
+	h.serve(w, r, svc, portRef{hostPort: auth.Port}, start)
+}
+
+// Bound returns the handler of the sidecar port allocated to Service port portName of the
+// service key: every request it serves is for that Service port, whatever its Host or headers
+// say, which are forwarded unchanged.
+func (h *Handler) Bound(key, portName string) http.Handler {
+	return &bound{h: h, key: key, ref: portRef{named: true, name: portName}}
+}
+
+type bound struct {
+	h   *Handler
+	key string
+	ref portRef
+}
+
+func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	svc, ok := b.h.o.Registry.Get(b.key)
+	if !ok {
+		// The service left the stream after this connection was accepted; its listener is closing.
+		rt := &route{key: b.key, port: b.ref, start: start}
+		b.h.reject(w, r, rt, http.StatusServiceUnavailable, "gone", b.key+" is no longer managed by Elasti; retry")
+		return
+	}
+	b.h.serve(w, r, svc, b.ref, start)
+}
+
+// serve holds the request if no endpoint can serve it yet, then forwards it.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, svc *registry.Service, ref portRef, start time.Time) {
+	rt := &route{key: svc.Key, port: ref, start: start}
+	if ep, ok := h.pick(svc, ref, nil); ok {
 		if svc.Mode == stream.ModeProxy {
 			h.o.Reporter.Activity(svc.Namespace, svc.Name)
 		}
@@ -115,28 +144,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.o.Metrics.Observe(rt.key, rt.status, rt.held, rt.heldFor)
 }
 
-// identify finds the service a request is for.
+// identify finds the service a request on the direct listener is for, from its Host.
 func (h *Handler) identify(r *http.Request) (*registry.Service, hosts.Authority, error) {
-	raw := hostOf(r, h.o.ServiceHeader)
-	auth, err := hosts.Parse(raw)
+	auth, err := hosts.Parse(r.Host)
 	if err != nil {
-		return nil, auth, fmt.Errorf("cannot tell which service %q is: %w", raw, err)
+		return nil, auth, fmt.Errorf("cannot tell which service %q is: %w", r.Host, err)
 	}
 	svc, err := h.o.Registry.Lookup(auth)
 	if err != nil {
 		return nil, auth, fmt.Errorf("%s: %w", auth, err)
 	}
 	return svc, auth, nil
-}
-
-// hostOf is the authority a request names: the service header when set, else Host.
-func hostOf(r *http.Request, header string) string {
-	if header != "" {
-		if v := r.Header.Get(header); v != "" {
-			return hosts.FromHeader(v)
-		}
-	}
-	return r.Host
 }
 
 // hold waits until an endpoint can serve. It answers the request itself and returns false
@@ -218,7 +236,7 @@ func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) wa
 			timer = time.NewTimer(time.Until(rt.start.Add(timeout)))
 			defer timer.Stop()
 		}
-		if ep, ok := h.pick(svc, rt.hostPort, skip); ok {
+		if ep, ok := h.pick(svc, rt.port, skip); ok {
 			if !first {
 				h.o.Log.V(1).Info("forwarding held request", "service", rt.key, "target", ep.addr, "held", time.Since(rt.start))
 			}
@@ -293,7 +311,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, rt *route, code
 	rt.status = code
 	h.o.Metrics.Rejected(rt.key, reason)
 	h.o.Metrics.Observe(rt.key, code, rt.held, time.Since(rt.start))
-	writeError(w, code, apiError{Error: msg, Host: hostOf(r, h.o.ServiceHeader), Service: rt.key, HeldSeconds: heldSeconds(rt)})
+	writeError(w, code, apiError{Error: msg, Host: r.Host, Service: rt.key, HeldSeconds: heldSeconds(rt)})
 }
 
 func heldSeconds(rt *route) float64 {

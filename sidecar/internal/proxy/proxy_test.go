@@ -63,7 +63,7 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 	svc, _ := reg.Get("shop/orders")
 	seen := map[string]int{}
 	for range 6 {
-		e, ok := h.pick(svc, 0, nil)
+		e, ok := h.pick(svc, portRef{}, nil)
 		require.True(t, ok)
 		seen[e.addr]++
 	}
@@ -72,7 +72,7 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 	reg.MarkAnswering("shop/orders", "127.0.0.1") // all four share the IP in this test
 	seen = map[string]int{}
 	for range 8 {
-		e, _ := h.pick(svc, 0, map[string]bool{"127.0.0.1:1001": true})
+		e, _ := h.pick(svc, portRef{}, map[string]bool{"127.0.0.1:1001": true})
 		seen[e.addr]++
 	}
 	assert.Len(t, seen, 3, "answering endpoints join, skipped ones leave")
@@ -82,8 +82,8 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 func TestForgetDropsTheRoundRobinPosition(t *testing.T) {
 	h, reg := newHandler(t, ep("a", 1001, true), ep("c", 1003, true))
 	svc, _ := reg.Get("shop/orders")
-	first, _ := h.pick(svc, 0, nil)
-	second, _ := h.pick(svc, 0, nil)
+	first, _ := h.pick(svc, portRef{}, nil)
+	second, _ := h.pick(svc, portRef{}, nil)
 	require.NotEqual(t, first.addr, second.addr)
 	count := func() int {
 		n := 0
@@ -93,7 +93,7 @@ func TestForgetDropsTheRoundRobinPosition(t *testing.T) {
 	require.Equal(t, 1, count())
 	h.Forget("shop/orders")
 	assert.Zero(t, count(), "nothing kept for a service that left the stream")
-	again, _ := h.pick(svc, 0, nil)
+	again, _ := h.pick(svc, portRef{}, nil)
 	assert.Equal(t, first.addr, again.addr, "a service that comes back starts over")
 }
 

@@ -23,6 +23,16 @@ func (s *Service) Port(hostPort int) (stream.Port, bool) {
 	return s.Ports[0], true
 }
 
+// PortNamed returns the Service port with this name (the one a sidecar port was allocated to).
+func (s *Service) PortNamed(name string) (stream.Port, bool) {
+	for _, p := range s.Ports {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return stream.Port{}, false
+}
+
 // TargetPort is the pod port an endpoint serves Service port p on: Endpoint.Ports[p.Name], or
 // the endpoint's only port when it lists one, otherwise none.
 func TargetPort(ep stream.Endpoint, p stream.Port) (int32, bool) {

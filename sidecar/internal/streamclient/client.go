@@ -26,8 +26,12 @@ type Options struct {
 	HTTPClient *http.Client
 	// Authorize adds the bearer token (re-read on every connect and ack).
 	Authorize func(*http.Request) error
-	// Apply applies a message and returns the sorted keys known afterwards.
+	// Apply applies a message and returns the sorted keys to acknowledge afterwards.
 	Apply func(stream.Message) ([]string, error)
+	// Recheck (may be nil) is called on every heartbeat and returns the sorted keys to
+	// acknowledge now; when they differ from the last acknowledged ones (a sidecar port that
+	// could not be opened before is open now), they are acknowledged again with the same version.
+	Recheck func() []string
 	// HeartbeatTimeout drops a silent stream (default 3 × stream.HeartbeatInterval).
 	HeartbeatTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the reconnect delay (defaults 100ms and 10s).

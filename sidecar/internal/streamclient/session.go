@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -17,6 +18,8 @@ type session struct {
 	version uint64
 	// pending is the ack that could not be delivered; it is retried on the next heartbeat.
 	pending *stream.Ack
+	// acked is the last ack delivered.
+	acked stream.Ack
 }
 
 // handle decodes and applies one line.
@@ -31,6 +34,10 @@ func (s *session) handle(ctx context.Context, line []byte) error {
 	case msg.Type == stream.TypeHeartbeat:
 		if s.pending != nil {
 			s.ack(ctx, *s.pending)
+		} else if s.c.o.Recheck != nil {
+			if keys := s.c.o.Recheck(); !slices.Equal(keys, s.acked.Services) {
+				s.ack(ctx, stream.Ack{Version: s.version, Services: keys})
+			}
 		}
 		return nil
 	case msg.Version <= s.version && s.synced:
@@ -59,7 +66,7 @@ func (s *session) ack(ctx context.Context, ack stream.Ack) {
 		s.pending = &ack
 		return
 	}
-	s.pending = nil
+	s.pending, s.acked = nil, ack
 }
 
 func (c *Client) postAck(ctx context.Context, ack stream.Ack) error {
