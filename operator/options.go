@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/elasti-dev/elasti/operator/internal/controller"
-	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/portrange"
 )
 
 // Options configure the operator; BindFlags maps them to the command line.
@@ -51,5 +51,5 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SidecarAckTimeout, "sidecar-ack-timeout", controller.DefaultSidecarAckTimeout, "How long a scale-down waits for the sidecars to acknowledge the service before it is cancelled.")
 	fs.StringVar(&o.TokenAudience, "token-audience", names.DefaultAudience, "Audience that sidecar ServiceAccount tokens must carry.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
-	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", ports.DefaultRange, "Ports (first-last) allocated to Service ports, one each, on which every resolver sidecar listens; the webhook's --sidecar-port-range must be the same. Gateway pods must not use them.")
+	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", portrange.Default, "Ports (first-last) allocated to Service ports, one each, on which every resolver sidecar listens; the webhook's --sidecar-port-range must be the same. Gateway pods must not use them.")
 }

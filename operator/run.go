@@ -19,6 +19,7 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
+	"github.com/elasti-dev/elasti/pkg/portrange"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
 
@@ -105,7 +106,7 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 // addController: the reconciler and the scale-down loop run on the leader only.
 func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
 	controller.RegisterMetrics()
-	portRange, err := ports.ParseRange(o.SidecarPortRange)
+	portRange, err := portrange.Parse(o.SidecarPortRange)
 	if err != nil {
 		return fmt.Errorf("--sidecar-port-range: %w", err)
 	}

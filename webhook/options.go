@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/portrange"
 	"github.com/elasti-dev/elasti/webhook/internal/admission"
 	"github.com/elasti-dev/elasti/webhook/internal/certs"
 	"github.com/elasti-dev/elasti/webhook/internal/inject"
@@ -44,6 +45,7 @@ type Options struct {
 	MemoryRequest      string
 	MemoryLimit        string
 	NativeSidecar      string
+	SidecarPortRange   string
 
 	Port           int
 	CertDir        string
@@ -92,6 +94,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CPURequest, "sidecar-cpu-request", d.CPURequest.String(), "Default CPU request of the sidecar.")
 	fs.StringVar(&o.MemoryRequest, "sidecar-memory-request", d.MemoryRequest.String(), "Default memory request of the sidecar.")
 	fs.StringVar(&o.MemoryLimit, "sidecar-memory-limit", d.MemoryLimit.String(), "Default memory limit of the sidecar.")
+	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", portrange.Default, "The operator's --sidecar-port-range: gateway pods that declare a container port in it are not injected (the sidecar listens there).")
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", NativeAuto, "Inject a native sidecar (init container, restartPolicy Always): auto (API server >= 1.29), true or false.")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook server.")
 	fs.StringVar(&o.CertDir, "cert-dir", "/var/run/elasti/certs", "Directory with tls.crt and tls.key (reloaded on change).")
@@ -147,6 +150,11 @@ func (o *Options) injectConfig() (inject.Config, error) {
 	case NativeAuto, NativeTrue, NativeFalse:
 	default:
 		errs = append(errs, fmt.Errorf("--native-sidecar %q: expected auto, true or false", o.NativeSidecar))
+	}
+	if r, err := portrange.Parse(o.SidecarPortRange); err != nil {
+		errs = append(errs, fmt.Errorf("--sidecar-port-range: %w", err))
+	} else {
+		cfg.SidecarPortRange = r
 	}
 	switch o.CertMode {
 	case CertModeFiles, CertModeSelfManaged:

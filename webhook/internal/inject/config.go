@@ -4,6 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/portrange"
 )
 
 // Config is what the webhook injects by default; per-pod annotations override parts of it
@@ -30,6 +31,9 @@ type Config struct {
 	// ProxyPort and AdminPort are the default container ports.
 	ProxyPort int32
 	AdminPort int32
+	// SidecarPortRange is where the operator allocates sidecar ports (its --sidecar-port-range):
+	// a gateway pod that declares a port in it is not injected.
+	SidecarPortRange portrange.Range
 	// CPURequest, MemoryRequest and MemoryLimit are the default resources. There is no CPU limit on
 	// purpose: a throttled resolver adds latency to the very requests it is holding.
 	CPURequest    resource.Quantity
@@ -51,6 +55,7 @@ func DefaultConfig() Config {
 		NativeSidecar:      true,
 		ProxyPort:          names.DefaultProxyPort,
 		AdminPort:          names.DefaultAdminPort,
+		SidecarPortRange:   portrange.MustParse(portrange.Default),
 		CPURequest:         resource.MustParse("10m"),
 		MemoryRequest:      resource.MustParse("32Mi"),
 		MemoryLimit:        resource.MustParse("128Mi"),

@@ -45,6 +45,7 @@ var goldenCases = map[string]Reason{
 	"port-clash-name":            ReasonPortClash,
 	"port-clash-override":        ReasonPortClash,
 	"port-clash-resolved":        ReasonInjected,
+	"port-in-sidecar-range":      ReasonPortInSidecarRange,
 	"overrides":                  ReasonInjected,
 	"bad-overrides":              ReasonInjectedWithDefault,
 	"same-ports":                 ReasonInjectedWithDefault,

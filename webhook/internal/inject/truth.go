@@ -26,6 +26,7 @@ const (
 	ReasonBadGatewaySelector  Reason = "BadGatewaySelector"
 	ReasonNotGateway          Reason = "NotGateway"
 	ReasonPortClash           Reason = "PortClash"
+	ReasonPortInSidecarRange  Reason = "PortInSidecarRange"
 )
 
 // Request-level reasons, decided by the admission handler before Mutate runs.
@@ -40,7 +41,7 @@ const (
 var AllReasons = []Reason{
 	ReasonInjected, ReasonInjectedWithDefault, ReasonSystemNamespace, ReasonNamespaceNotEnabled,
 	ReasonPodOptedOut, ReasonHostNetwork, ReasonAlreadyInjected, ReasonBadGatewaySelector,
-	ReasonNotGateway, ReasonPortClash, ReasonNotPodCreate, ReasonUndecodable, ReasonNamespaceUnknown,
+	ReasonNotGateway, ReasonPortClash, ReasonPortInSidecarRange, ReasonNotPodCreate, ReasonUndecodable, ReasonNamespaceUnknown,
 	ReasonInternalError,
 }
 
@@ -73,6 +74,7 @@ var Rules = []Rule{
 	{ReasonBadGatewaySelector, "the pod is not annotated as a gateway and the namespace's `elasti.dev/gateway-selector` does not parse", skipBadSelector},
 	{ReasonNotGateway, "the pod is neither annotated `elasti.dev/gateway: \"true\"` nor matched by the namespace's `elasti.dev/gateway-selector`", skipNotGateway},
 	{ReasonPortClash, "a container of the pod already uses the sidecar's proxy or admin port (number or name)", skipPortClash},
+	{ReasonPortInSidecarRange, "a container of the pod declares a port inside the sidecar port range (`--sidecar-port-range`, default 20000-29999), or the sidecar's own ports were moved into it: the sidecar listens on every port of that range the operator allocates", skipPortInRange},
 }
 
 // systemNamespaces are never injected, whatever their annotations say.
@@ -164,6 +166,28 @@ func skipPortClash(in *input) string {
 			if p.Name == names.PortNameProxy || p.Name == names.PortNameAdmin {
 				return fmt.Sprintf("container %q already has a port named %q", c.Name, p.Name)
 			}
+		}
+	}
+	return ""
+}
+
+func skipPortInRange(in *input) string {
+	r := in.cfg.SidecarPortRange
+	if r.First == 0 {
+		return ""
+	}
+	for _, c := range podContainers(in.pod) {
+		for _, p := range c.Ports {
+			if r.Contains(p.ContainerPort) {
+				return fmt.Sprintf("container %q declares port %d, inside the sidecar port range %s (the sidecar may listen there): move it out of the range",
+					c.Name, p.ContainerPort, r)
+			}
+		}
+	}
+	for _, p := range []int32{in.proxyPort, in.adminPort} {
+		if r.Contains(p) {
+			return fmt.Sprintf("the sidecar's own port %d is inside the sidecar port range %s (set %s and %s outside it)",
+				p, r, names.AnnotationSidecarProxyPort, names.AnnotationSidecarAdminPort)
 		}
 	}
 	return ""
