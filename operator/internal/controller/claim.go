@@ -57,7 +57,7 @@ func (r *Reconciler) reconcileUnclaimed(ctx context.Context, es, owner *v1alpha1
 		es.Spec.Service, owner.Name)
 	es.Status.Mode = ""
 	es.Status.SidecarPorts = nil
-	r.releasePorts(key)
+	r.releasePorts(ctx, key)
 	es.Status.ObservedGeneration = es.Generation
 	meta.SetStatusCondition(&es.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
 		Reason: ReasonServiceClaimed, Message: msg, ObservedGeneration: es.Generation})

@@ -25,7 +25,9 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/portrange"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
 
@@ -67,9 +69,17 @@ type operator struct {
 	eval *fakeEvaluator
 }
 
+// testPortRange is the sidecar port range of the integration tests' operators.
+var testPortRange = portrange.Range{First: 21000, Last: 21099}
+
 // newOperator builds a manager with the reconciler and the loop (not started). leaderID != ""
 // enables leader election with short leases.
 func newOperator(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic.Int32) *operator {
+	return newOperatorWithPorts(t, env, leaderID, toZero, testPortRange)
+}
+
+// newOperatorWithPorts is newOperator with a sidecar port range of its own.
+func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic.Int32, pr portrange.Range) *operator {
 	t.Helper()
 	opts := ctrl.Options{
 		Scheme:                 env.Scheme,
@@ -91,8 +101,8 @@ func newOperator(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic
 	if toZero != nil {
 		scaler = countingScaler{ScaleHandler: sh, toZero: toZero}
 	}
-	rec := &Reconciler{Client: mgr.GetClient(), Scaler: scaler, Recorder: mgr.GetEventRecorder("elasti-operator"),
-		Tracker: NewTracker(), ResyncPeriod: time.Second}
+	rec := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scaler: scaler, Recorder: mgr.GetEventRecorder("elasti-operator"),
+		Tracker: NewTracker(), ResyncPeriod: time.Second, Ports: ports.New(pr)}
 	require.NoError(t, rec.SetupWithManager(context.Background(), mgr))
 	eval := &fakeEvaluator{}
 	loop := &ScaleDownLoop{Reconciler: rec, APIReader: mgr.GetAPIReader(), Evaluator: eval,

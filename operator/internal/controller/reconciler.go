@@ -66,7 +66,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, es); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
-			r.releasePorts(req.NamespacedName)
+			r.releasePorts(ctx, req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("reading elastiservice: %w", err)
@@ -111,6 +111,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiSer
 		return ctrl.Result{}, err
 	}
 	recordMode(client.ObjectKeyFromObject(es), d.Mode)
+	if exhausted != nil {
+		return ctrl.Result{RequeueAfter: portsRetry}, nil
+	}
 	return r.requeue(es), nil
 }
 
@@ -142,7 +145,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiSer
 		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	r.forget(key)
-	r.releasePorts(key)
+	r.releasePorts(ctx, key)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -45,8 +46,12 @@ func (r *Reconciler) allocatePorts(ctx context.Context, es *v1alpha1.ElastiServi
 		return nil, err
 	}
 	want := wantedPorts(svc, es.Status)
+	inUse := r.Ports.InUse()
 	got, allocErr := r.Ports.Assign(client.ObjectKeyFromObject(es).String(), want)
 	sidecarPortsInUse.Set(float64(r.Ports.InUse()))
+	if r.Ports.InUse() < inUse {
+		r.enqueueShort(ctx) // a Service lost a port: its sidecar port is free for another
+	}
 	next := sidecarPortsStatus(svc, got)
 	if !equality.Semantic.DeepEqual(es.Status.SidecarPorts, next) {
 		before := es.DeepCopy()
@@ -62,13 +67,29 @@ func (r *Reconciler) allocatePorts(ctx context.Context, es *v1alpha1.ElastiServi
 	return allocErr, nil
 }
 
-// releasePorts frees what es holds (deleted, or not the ElastiService that manages its Service).
-func (r *Reconciler) releasePorts(key client.ObjectKey) {
+// portsRetry is how often an ElastiService still short of sidecar ports is reconciled again
+// (besides at once when another ElastiService releases ports).
+const portsRetry = 30 * time.Second
+
+// releasePorts frees what es holds (deleted, or not the ElastiService that manages its Service)
+// and wakes the ElastiServices that were short of ports.
+func (r *Reconciler) releasePorts(ctx context.Context, key client.ObjectKey) {
 	if r.Ports == nil {
 		return
 	}
-	r.Ports.Release(key.String())
+	if r.Ports.Release(key.String()) == 0 {
+		return
+	}
 	sidecarPortsInUse.Set(float64(r.Ports.InUse()))
+	r.enqueueShort(ctx)
+}
+
+// enqueueShort asks for a reconcile of every ElastiService the allocator could not satisfy.
+func (r *Reconciler) enqueueShort(ctx context.Context) {
+	for _, k := range r.Ports.Short() {
+		ns, name, _ := strings.Cut(k, "/")
+		r.Enqueue(ctx, &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	}
 }
 
 // loadPorts indexes the allocations every ElastiService's status records, once per leader term,

@@ -39,6 +39,7 @@ type Allocator struct {
 	mu      sync.Mutex
 	owners  map[int32]Owner
 	byES    map[string]map[string]int32 // ElastiService -> port name -> sidecar port
+	short   map[string]bool             // ElastiServices whose last Assign came up short
 	next    int32                       // where the search for a free port starts
 	loaded  bool
 	loadErr error
@@ -46,7 +47,7 @@ type Allocator struct {
 
 // New returns an empty allocator for r.
 func New(r Range) *Allocator {
-	return &Allocator{r: r, owners: map[int32]Owner{}, byES: map[string]map[string]int32{}, next: r.First}
+	return &Allocator{r: r, owners: map[int32]Owner{}, byES: map[string]map[string]int32{}, short: map[string]bool{}, next: r.First}
 }
 
 // Range is the allocator's range.
@@ -135,20 +136,40 @@ func (a *Allocator) Assign(es string, want []Want) (map[string]int32, error) {
 		a.claim(o, p)
 		out[w.PortName] = p
 	}
+	delete(a.short, es)
 	if len(missing) > 0 {
+		a.short[es] = true
 		return out, fmt.Errorf("%w (%s, %d ports, all taken): no sidecar port for Service port %s",
 			ErrExhausted, a.r, a.r.Size(), strings.Join(missing, ", "))
 	}
 	return out, nil
 }
 
-// Release frees every port es owns (the ElastiService is gone or no longer manages its Service).
-func (a *Allocator) Release(es string) {
+// Release frees every port es owns (the ElastiService is gone or no longer manages its Service)
+// and returns how many.
+func (a *Allocator) Release(es string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	delete(a.short, es)
+	n := 0
 	for name, p := range a.byES[es] {
 		a.release(Owner{ElastiService: es, PortName: name}, p)
+		n++
 	}
+	return n
+}
+
+// Short returns the ElastiServices whose last Assign could not give every port one, sorted: they
+// are worth another try when ports are freed.
+func (a *Allocator) Short() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.short))
+	for k := range a.short {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // InUse is the number of ports owned.

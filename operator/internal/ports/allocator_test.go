@@ -115,3 +115,18 @@ func TestJustReleasedPortIsNotReusedAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, first["http"], second["http"])
 }
+
+func TestShortIsRememberedUntilSatisfied(t *testing.T) {
+	a := New(Range{First: 20000, Last: 20000})
+	a.Load(nil)
+	_, err := a.Assign("ns/a", []Want{{PortName: "http"}})
+	require.NoError(t, err)
+	_, err = a.Assign("ns/b", []Want{{PortName: "http"}})
+	require.ErrorIs(t, err, ErrExhausted)
+	assert.Equal(t, []string{"ns/b"}, a.Short())
+	assert.Equal(t, 1, a.Release("ns/a"))
+	_, err = a.Assign("ns/b", []Want{{PortName: "http"}})
+	require.NoError(t, err)
+	assert.Empty(t, a.Short())
+	assert.Equal(t, 0, a.Release("ns/none"))
+}
