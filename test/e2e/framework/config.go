@@ -15,12 +15,13 @@ type Config struct {
 	Kubeconfig string
 	// SystemNamespace is where Elasti is installed (E2E_SYSTEM_NAMESPACE).
 	SystemNamespace string
-	// DemoImage, GatewayImage, GRPCImage and PrometheusImage must already be loaded on the
-	// node(s); pods use imagePullPolicy IfNotPresent.
+	// DemoImage, GatewayImage, GRPCImage, PrometheusImage and TraefikImage must already be
+	// loaded on the node(s); pods use imagePullPolicy IfNotPresent.
 	DemoImage       string
 	GatewayImage    string
 	GRPCImage       string
 	PrometheusImage string
+	TraefikImage    string
 	// LocalClusterDir is the state directory of hack/cluster's local cluster
 	// (E2E_LOCAL_CLUSTER_DIR). The fault scenarios that stop cluster processes need it.
 	LocalClusterDir string
@@ -34,6 +35,9 @@ const DefaultImageTag = "v0.1.0-dev"
 // PrometheusVersion is the Prometheus module version hack/prometheus builds.
 const PrometheusVersion = "v0.313.5"
 
+// TraefikVersion is the Traefik module version hack/traefik builds.
+const TraefikVersion = "v3.7.13"
+
 // ConfigFromEnv reads Config from the environment.
 func ConfigFromEnv() Config {
 	tag := env("E2E_IMAGE_TAG", DefaultImageTag)
@@ -44,6 +48,7 @@ func ConfigFromEnv() Config {
 		GatewayImage:    env("E2E_GATEWAY_IMAGE", "elasti/gateway:"+tag),
 		GRPCImage:       env("E2E_GRPC_IMAGE", "elasti/e2e-grpc-echo:"+tag),
 		PrometheusImage: env("E2E_PROMETHEUS_IMAGE", "elasti/e2e-prometheus:"+PrometheusVersion),
+		TraefikImage:    env("E2E_TRAEFIK_IMAGE", "elasti/e2e-traefik:"+TraefikVersion),
 		LocalClusterDir: env("E2E_LOCAL_CLUSTER_DIR", defaultLocalClusterDir()),
 		TimeoutScale:    1,
 	}
@@ -63,8 +68,8 @@ func (c Config) Scale(d time.Duration) time.Duration {
 
 // Describe is a one-line summary for the suite's log.
 func (c Config) Describe() string {
-	return fmt.Sprintf("kubeconfig=%s system-namespace=%s demo=%s gateway=%s grpc=%s prometheus=%s local-cluster=%q",
-		c.Kubeconfig, c.SystemNamespace, c.DemoImage, c.GatewayImage, c.GRPCImage, c.PrometheusImage, c.LocalClusterDir)
+	return fmt.Sprintf("kubeconfig=%s system-namespace=%s demo=%s gateway=%s grpc=%s prometheus=%s traefik=%s local-cluster=%q",
+		c.Kubeconfig, c.SystemNamespace, c.DemoImage, c.GatewayImage, c.GRPCImage, c.PrometheusImage, c.TraefikImage, c.LocalClusterDir)
 }
 
 func env(key, def string) string {

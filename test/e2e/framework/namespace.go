@@ -34,6 +34,9 @@ type Namespace struct {
 type NamespaceOptions struct {
 	// OptIn annotates the namespace with elasti.dev/inject=enabled and the gateway selector.
 	OptIn bool
+	// GatewaySelector is the namespace's elasti.dev/gateway-selector when OptIn is set (default
+	// GatewayLabel, the demo gateway; TraefikGatewaySelector for a namespace that runs Traefik).
+	GatewaySelector string
 }
 
 // CreateNamespace creates "<prefix>-<random>" labelled as the suite's, and, when opted in, waits
@@ -45,9 +48,13 @@ func (e *Env) CreateNamespace(ctx context.Context, prefix string, o NamespaceOpt
 		Labels: map[string]string{"elasti.dev/e2e": "true"},
 	}}
 	if o.OptIn {
+		selector := o.GatewaySelector
+		if selector == "" {
+			selector = GatewayLabel
+		}
 		ns.Annotations = map[string]string{
 			names.AnnotationInject:          names.InjectEnabled,
-			names.AnnotationGatewaySelector: GatewayLabel,
+			names.AnnotationGatewaySelector: selector,
 		}
 	}
 	if _, err := e.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {

@@ -1,6 +1,7 @@
 // Package testdata embeds the manifests the end-to-end suite and the benchmark apply: Prometheus
-// (scraping the demo apps of every namespace) and a ScaledObject-shaped CRD for the KEDA pause
-// scenario. Placeholders of the form __NAME__ are replaced before applying.
+// (scraping the demo apps of every namespace), Traefik as an ingress controller, and a
+// ScaledObject-shaped CRD for the KEDA pause scenario. Placeholders of the form __NAME__ are
+// replaced before applying.
 package testdata
 
 import _ "embed"
@@ -17,3 +18,13 @@ var Prometheus string
 //
 //go:embed scaledobject-crd.yaml
 var ScaledObjectCRD string
+
+// Traefik is Traefik v3 as an ingress controller (Kubernetes Ingress provider) in __NAMESPACE__,
+// opted in to Elasti with gateway selector app.kubernetes.io/name=traefik: the Namespace, a
+// ServiceAccount, a ClusterRole and its binding (named __NAMESPACE__-traefik), the IngressClass
+// __INGRESS_CLASS__, a Deployment running image __IMAGE__ (entry points web :8000 and traefik
+// :9000 with the API and /ping) and a Service traefik (80 → web, 9000 → traefik). hack/demo.sh
+// applies it too.
+//
+//go:embed traefik.yaml
+var Traefik string
