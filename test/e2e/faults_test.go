@@ -97,7 +97,7 @@ func TestSidecarRestartWhileHeld(t *testing.T) {
 		t.Fatalf("pod %s has no running %s container", victim.Name, names.SidecarContainerName)
 	}
 	if len(framework.ContainerProcesses(sidecarID)) == 0 {
-		t.Skipf("SKIP: the sidecar's processes are not visible from here (run the suite on the node, as root)")
+		framework.Skip(t, "the sidecar's processes are not visible from here (run the suite on the node, as root)")
 	}
 	url := f.url(app, 0, "/")
 	start := time.Now()
@@ -208,7 +208,7 @@ func TestAPIServerRestart(t *testing.T) {
 		component = "kube-apiserver"
 	}
 	if _, err := node.PidFile(component); err != nil {
-		t.Skipf("SKIP: the API server can only be restarted on the local cluster: %v", err)
+		framework.Skip(t, "the API server can only be restarted on the local cluster: %v", err)
 	}
 	app := f.app(framework.AppOptions{Name: "app"}, nil)
 	f.toZero(app)
