@@ -30,8 +30,8 @@ fmt: ## gofmt every Go file.
 	gofmt -s -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## go vet (including the build-tagged e2e suite).
-	$(GO) vet -tags integration,e2e ./...
+vet: ## go vet (including the build-tagged integration, e2e and black-box tests).
+	$(GO) vet -tags integration,e2e,blackbox ./...
 
 .PHONY: build
 build: ## Build operator, webhook and sidecar into bin/.
@@ -50,6 +50,13 @@ test-integration: envtest-assets ## Integration tests against a real kube-apiser
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s.sh etcd kube-apiserver | tail -1)" \
 	  $(GO) test -count=1 -tags integration -run Integration ./...
 
+.PHONY: test-blackbox
+test-blackbox: envtest-assets ## Slow black-box tests (in CI): built sidecar (1,000 held requests, 1 GiB at flat RSS, SIGTERM drain), built webhook against a real API server, 200 MiB through the sidecar in constant memory.
+	$(GO) test -count=1 -run '^TestLargeBodiesInConstantMemory$$' ./sidecar/
+	$(GO) test -count=1 -tags blackbox ./test/blackbox/...
+	KUBEBUILDER_ASSETS="$$(hack/build-k8s.sh etcd kube-apiserver | tail -1)" \
+	  $(GO) test -count=1 -tags blackbox -run '^TestBlackbox$$' ./webhook/
+
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver and etcd from source (cached under $ELASTI_CACHE).
 	hack/build-k8s.sh etcd kube-apiserver >/dev/null
@@ -64,7 +71,7 @@ verify: generate manifests ## Generated files up to date, gofmt clean, vet clean
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- api manifests || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- api manifests)" || { echo "untracked generated files:"; git status --porcelain -- api manifests; exit 1; }
-	$(GO) vet -tags integration,e2e ./...
+	$(GO) vet -tags integration,e2e,blackbox ./...
 
 ##@ Tools
 $(CONTROLLER_GEN):

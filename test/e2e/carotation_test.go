@@ -37,7 +37,7 @@ func TestCARotation(t *testing.T) {
 	requireEnv(t)
 	sys := env.Config.SystemNamespace
 	if _, err := env.Kube.CoreV1().Secrets(sys).Get(context.Background(), caSecret, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		t.Skipf("skipped: no Secret %s/%s, so the webhook does not manage the CA here (cert-manager mode); "+
+		framework.Skip(t, "no Secret %s/%s, so the webhook does not manage the CA here (cert-manager mode); "+
 			"rotating a cert-manager CA is cert-manager's job", sys, caSecret)
 	}
 	f := setup(t, "carotation", 1)

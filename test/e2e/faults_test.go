@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
@@ -42,6 +43,16 @@ func TestOperatorLeaderKilledDuringWake(t *testing.T) {
 		t.Fatalf("killing the leader %s: %v", leader, err)
 	}
 	step(t, start, "killed the leader %s during the wake-up", leader)
+	// The kill must fall inside the wake-up: read after it, the target has no ready replica yet
+	// and the Service is still in proxy mode (the app takes 3 s to start), so it had none at the kill.
+	st, err := app.State(f.ctx)
+	if err != nil {
+		t.Fatalf("reading the state right after the kill: %v", err)
+	}
+	if st.ReadyReplicas != 0 || st.Mode != elastiv1.ModeProxy {
+		t.Fatalf("the target was already awake when the leader was killed (%s): the kill did not fall inside the wake-up", st)
+	}
+	step(t, start, "right after the kill: %s", st)
 	res := <-done
 	step(t, start, "requests: %s", res)
 	if res.OK != 50 {
@@ -93,11 +104,12 @@ func TestSidecarRestartWhileHeld(t *testing.T) {
 	}
 	victim, other := pods[0], pods[1]
 	sidecarID, gatewayRestarts := containerIDs(&victim)
+	sidecarRestartsBefore := sidecarRestarts(&victim)
 	if sidecarID == "" {
 		t.Fatalf("pod %s has no running %s container", victim.Name, names.SidecarContainerName)
 	}
 	if len(framework.ContainerProcesses(sidecarID)) == 0 {
-		t.Skipf("SKIP: the sidecar's processes are not visible from here (run the suite on the node, as root)")
+		framework.Skip(t, "the sidecar's processes are not visible from here (run the suite on the node, as root)")
 	}
 	url := f.url(app, 0, "/")
 	start := time.Now()
@@ -128,13 +140,18 @@ func TestSidecarRestartWhileHeld(t *testing.T) {
 	}
 	step(t, start, "killed %d processes of the sidecar of %s while requests were held", n, victim.Name)
 	wg.Wait()
+	victimErrors := 0
 	for _, o := range victimRes {
 		if o.err == nil && o.status == http.StatusOK {
 			continue // answered before the kill took effect: fine
 		}
+		victimErrors++
 		if o.at.Sub(killedAt) > 10*time.Second {
 			t.Errorf("a client of the killed sidecar waited %s after the kill (%s): not a prompt error", o.at.Sub(killedAt), o)
 		}
+	}
+	if victimErrors == 0 {
+		t.Errorf("every client of the killed sidecar got 200 (%v): the kill had no effect on the requests it held", victimRes)
 	}
 	for _, o := range otherRes {
 		if o.err != nil || o.status != http.StatusOK {
@@ -149,6 +166,9 @@ func TestSidecarRestartWhileHeld(t *testing.T) {
 	}
 	if _, restarts := containerIDs(p); restarts != gatewayRestarts {
 		t.Errorf("the gateway container beside the sidecar restarted (%d → %d restarts)", gatewayRestarts, restarts)
+	}
+	if after := sidecarRestarts(p); after <= sidecarRestartsBefore {
+		t.Errorf("the killed sidecar's restart count did not grow (%d → %d): the kill had no effect", sidecarRestartsBefore, after)
 	}
 	f.toZero(app)
 	c := framework.GatewayClient(net.JoinHostPort(victim.Status.PodIP, "8080"), false)
@@ -196,6 +216,16 @@ func containerIDs(p *corev1.Pod) (sidecar string, otherRestarts int32) {
 	return sidecar, otherRestarts
 }
 
+// sidecarRestarts is the restart count of the pod's sidecar container.
+func sidecarRestarts(p *corev1.Pod) int32 {
+	for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if s.Name == names.SidecarContainerName {
+			return s.RestartCount
+		}
+	}
+	return 0
+}
+
 // TestAPIServerRestart (local cluster only): a request to a Service at zero is held while the
 // kube-apiserver is stopped for 5 s and started again; it answers 200 once the operator can scale
 // the target, the Service returns to serve mode, and a second scale-to-zero and wake-up work (the
@@ -208,7 +238,7 @@ func TestAPIServerRestart(t *testing.T) {
 		component = "kube-apiserver"
 	}
 	if _, err := node.PidFile(component); err != nil {
-		t.Skipf("SKIP: the API server can only be restarted on the local cluster: %v", err)
+		framework.Skip(t, "the API server can only be restarted on the local cluster: %v", err)
 	}
 	app := f.app(framework.AppOptions{Name: "app"}, nil)
 	f.toZero(app)

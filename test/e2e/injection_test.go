@@ -70,6 +70,11 @@ func TestInjection(t *testing.T) {
 	}
 }
 
+// reasonSidecarMissing is the reason of the Event the webhook's uninjected-pod checker puts on a
+// gateway pod running without the sidecar (webhook/internal/nslabel.ReasonSidecarMissing, which
+// this package cannot import; docs/webhook.md names it).
+const reasonSidecarMissing = "ResolverSidecarMissing"
+
 // TestWebhookDown: with the webhook stopped, a gateway pod in an opted-in namespace is still
 // created (failurePolicy Ignore), without a sidecar, and Elasti reports the gap with an Event on
 // that pod. The webhook is restored afterwards.
@@ -111,7 +116,7 @@ func TestWebhookDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen string
-	err = framework.Poll(f.ctx, env.Config.Scale(90*time.Second), time.Second, "an Event reporting the gateway pod admitted without a sidecar",
+	err = framework.Poll(f.ctx, env.Config.Scale(90*time.Second), time.Second, "a Warning Event "+reasonSidecarMissing+" from Elasti on the gateway pod admitted without a sidecar",
 		func(ctx context.Context) (bool, string, error) {
 			evs, err := env.Kube.CoreV1().Events(f.ns.Name).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=uninjected"})
 			if err != nil {
@@ -119,8 +124,9 @@ func TestWebhookDown(t *testing.T) {
 			}
 			var all []string
 			for _, ev := range evs.Items {
-				all = append(all, ev.Source.Component+"/"+ev.ReportingController+":"+ev.Reason)
-				if strings.Contains(ev.Source.Component+ev.ReportingController, "elasti") {
+				all = append(all, ev.Source.Component+"/"+ev.ReportingController+":"+ev.Type+"/"+ev.Reason)
+				if strings.Contains(ev.Source.Component+ev.ReportingController, "elasti") &&
+					ev.Reason == reasonSidecarMissing && ev.Type == corev1.EventTypeWarning {
 					seen = ev.Reason + ": " + ev.Message
 					return true, "", nil
 				}
@@ -222,7 +228,11 @@ func assertCAPublished(t *testing.T, ctx context.Context, ns string, gw *corev1.
 		t.Error(err)
 		return
 	}
-	if injected != "" && got != injected {
+	if injected == "" {
+		t.Errorf("the sidecar has no %s: nothing to compare the published bundle with", names.EnvCABundle)
+		return
+	}
+	if got != injected {
 		t.Errorf("the published bundle (%d bytes) differs from the one injected into the sidecar (%d bytes)", len(got), len(injected))
 	}
 }

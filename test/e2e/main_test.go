@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -25,6 +26,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if list := flag.Lookup("test.list"); list != nil && list.Value.String() != "" {
+		os.Exit(m.Run()) // `go test -list` (hack/ci-e2e.sh counts the scenarios): no cluster is touched
+	}
 	cfg := framework.ConfigFromEnv()
 	fmt.Println("e2e:", cfg.Describe())
 	e, err := framework.NewEnv(cfg)
@@ -87,7 +92,7 @@ func tuneOperator() func(context.Context) error {
 func requireEnv(t *testing.T) {
 	t.Helper()
 	if env == nil {
-		t.Skipf("SKIP: %s", skipReason)
+		framework.Skip(t, "%s", skipReason)
 	}
 }
 

@@ -50,6 +50,11 @@ func sidecarPod(name string, ips []string, ready, native bool, port int32) corev
 	return p
 }
 
+// podKey is the key of a pod built by sidecarPod.
+func podKey(name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: "edge", Name: name}
+}
+
 func TestSidecarFromPod(t *testing.T) {
 	terminating := sidecarPod("t", []string{"10.0.0.3"}, true, true, 0)
 	terminating.DeletionTimestamp = &metav1.Time{}
@@ -64,14 +69,15 @@ func TestSidecarFromPod(t *testing.T) {
 		want sidecar
 	}{
 		{"native ready dual-stack", sidecarPod("a", []string{"10.0.0.1", "fd00::1"}, true, true, 9000), true,
-			sidecar{IPv4: "10.0.0.1", IPv6: "fd00::1", Ready: true, Serving: true}},
+			sidecar{Pod: podKey("a"), UID: "uid-a", NodeName: "node-a", IPv4: "10.0.0.1", IPv6: "fd00::1", Ready: true, Serving: true}},
 		{"container not ready", sidecarPod("b", []string{"fd00::2"}, false, false, 0), true,
-			sidecar{IPv6: "fd00::2"}},
+			sidecar{Pod: podKey("b"), UID: "uid-b", NodeName: "node-a", IPv6: "fd00::2"}},
 		{"terminating", terminating, true,
-			sidecar{IPv4: "10.0.0.3", Serving: true, Terminating: true}},
+			sidecar{Pod: podKey("t"), UID: "uid-t", NodeName: "node-a", IPv4: "10.0.0.3", Serving: true, Terminating: true}},
 		{"no address yet", sidecarPod("n", nil, false, true, 0), false, sidecar{}},
 		{"finished pod", failed, false, sidecar{}},
-		{"podIP only", legacyIP, true, sidecar{IPv4: "10.0.0.5", Ready: true, Serving: true}},
+		{"podIP only", legacyIP, true,
+			sidecar{Pod: podKey("l"), UID: "uid-l", NodeName: "node-a", IPv4: "10.0.0.5", Ready: true, Serving: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +86,6 @@ func TestSidecarFromPod(t *testing.T) {
 			if !ok {
 				return
 			}
-			got.Pod, got.UID, got.NodeName = tt.want.Pod, tt.want.UID, tt.want.NodeName
 			assert.Equal(t, tt.want, got)
 		})
 	}

@@ -167,15 +167,16 @@ func TestRefusedEverywhereHoldsAgain(t *testing.T) {
 		}
 		done <- resp
 	}()
+	// Held like any held request: in the queue (which is what the operator client and the prober
+	// look at), and reported; not answered, since no pod can serve yet.
+	require.Eventually(t, func() bool {
+		return h.o.Queue.Waiting("shop/orders") == 1 && h.o.Reporter.(*nopReporter).held.Load() > 0
+	}, 10*time.Second, 5*time.Millisecond, "the refused request was never held again")
 	select {
 	case resp := <-done:
 		t.Fatalf("answered %d before any pod could serve", resp.StatusCode)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
-	// Held like any held request: in the queue (which is what the operator client and the prober
-	// look at), and reported.
-	assert.Equal(t, 1, h.o.Queue.Waiting("shop/orders"))
-	assert.Positive(t, h.o.Reporter.(*nopReporter).held.Load())
 	livePort := live.Listener.Addr().(*net.TCPAddr).Port
 	_, err := reg.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Services: []stream.Service{{
 		Namespace: "shop", Name: "orders", Mode: stream.ModeProxy,

@@ -26,7 +26,8 @@ type ColdSample struct {
 	// AppReadyMs: request sent → the app's readiness; OverheadMs: readiness → response read.
 	AppReadyMs float64 `json:"appReadyMs"`
 	OverheadMs float64 `json:"overheadMs"`
-	// ReadinessSource: "log" (the app's "listening" line) or "pod-ready" (condition, 1 s resolution).
+	// ReadinessSource: ReadinessLog (the app's "listening" line), ReadinessPodReady (the fallback:
+	// the pod's Ready condition, 1 s resolution) or "" (neither was found).
 	ReadinessSource string `json:"readinessSource"`
 	// Steps: where the time until readiness went, from the bench's own watches (see Step*).
 	Steps map[string]float64 `json:"stepsMs,omitempty"`
@@ -60,7 +61,7 @@ var (
 // addSteps splits the sample's time until readiness by the milestones seen for its app. A step is
 // left out when either end was not seen or the clock order is off (the log time is the kubelet's).
 func (s *ColdSample) addSteps(m milestones) {
-	if s.readyAt.IsZero() || s.ReadinessSource != "log" {
+	if s.readyAt.IsZero() || s.ReadinessSource != ReadinessLog {
 		return
 	}
 	marks := []time.Time{s.sent, m.scaled, m.created, m.scheduled, m.running, s.readyAt}
@@ -174,7 +175,7 @@ func (b *bencher) readiness(ctx context.Context, ns, pod string) (time.Time, str
 	raw, err := b.env.Kube.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: "app", Timestamps: true}).DoRaw(ctx)
 	if err == nil {
 		if t, ok := FirstLineTime(string(raw), ListeningMarker); ok {
-			return t, "log"
+			return t, ReadinessLog
 		}
 	}
 	p, err := b.env.Kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
@@ -183,7 +184,7 @@ func (b *bencher) readiness(ctx context.Context, ns, pod string) (time.Time, str
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			return c.LastTransitionTime.Time, "pod-ready"
+			return c.LastTransitionTime.Time, ReadinessPodReady
 		}
 	}
 	return time.Time{}, ""

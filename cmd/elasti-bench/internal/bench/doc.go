@@ -12,5 +12,7 @@
 //     the sidecar forwards at once).
 //   - memory: the resident set of the sidecar and operator containers, read from /proc on the node.
 //
-// Results are a Report, printed as a table and written as JSON and Markdown.
+// Results are a Report, printed as a table and written as JSON and Markdown. The targets
+// are judged by evaluate (targets.go), a pure function of the Report: a target is met only when
+// every sample asked for is present and nothing failed, and the report says why otherwise.
 package bench

@@ -16,12 +16,11 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "The cluster, the load client and everything else share these %d cores; figures are what this\nmachine gave, not a lower bound.\n\n", m.Cores)
 	fmt.Fprintf(w, "## Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
-		met := "yes"
-		if !t.Met {
-			met = "**no**"
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Measured, met)
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Measured, t.verdict("**no**"))
 	}
+	fmt.Fprintf(w, "\nA target is met only when every sample the run asked for is present and nothing failed (on both arms of the\n")
+	fmt.Fprintf(w, "forward path); otherwise the cell says what kept the figure from counting. Readiness times taken from the pod's\n")
+	fmt.Fprintf(w, "Ready condition (the fallback when the app's log has no `listening` line) are counted and named in *measured*.\n")
 	fmt.Fprintf(w, "\n## Cold starts\n\nA request through the demo gateway to a Service at zero (app start-up delay %s).\n", r.Options.StartupDelay)
 	fmt.Fprintf(w, "*Total*: request sent → response read. *Held*: the sidecar's `Server-Timing`. *Until ready*: request sent →\n")
 	fmt.Fprintf(w, "the app's `listening` log line (kubelet timestamp). *Overhead*: the app ready → response read, i.e. what is added\nafter the application itself could answer.\n")
@@ -37,6 +36,8 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nFailed wake-ups: %d of %d (1 service), %d of %d (%d at once).\n",
 		r.ColdStart1.Failed, len(r.ColdStart1.Samples), r.ColdStartN.Failed, len(r.ColdStartN.Samples), r.ColdStartN.Services)
+	fmt.Fprintf(w, "Readiness times of the successful wake-ups: %s (1 service); %s (%d at once).\n",
+		readinessCounts(r.ColdStart1), readinessCounts(r.ColdStartN), r.ColdStartN.Services)
 	fmt.Fprintf(w, "\n## Forward path\n\n%d sequential requests per path on one kept-alive connection, alternating between a direct\n", r.Options.ForwardRequests)
 	fmt.Fprintf(w, "connection to the pod and the sidecar's proxy port (serve mode: the sidecar forwards at once); then %d\nconcurrent clients for %s per path.\n\n", r.Options.ForwardConcurrency, r.Options.ForwardDuration)
 	f := r.Forward
@@ -59,6 +60,18 @@ func (r *Report) Markdown(w io.Writer) {
 			fmt.Fprintf(w, "| %s %s | %s | %s |\n", s.Pod, s.Container, set.when, v)
 		}
 	}
+}
+
+// readinessCounts says where the successful samples' readiness times came from.
+func readinessCounts(cs ColdStart) string {
+	by := map[string]int{}
+	for _, s := range cs.Samples {
+		if s.Error == "" {
+			by[s.ReadinessSource]++
+		}
+	}
+	return fmt.Sprintf("%d from the app's log, %d from the pod's Ready condition (fallback, 1 s resolution), %d none",
+		by[ReadinessLog], by[ReadinessPodReady], by[""])
 }
 
 // observations explains misses from the figures themselves, so the page says where the time went.
