@@ -33,6 +33,9 @@ type AppOptions struct {
 	AppProtocol string
 	// TCPProbe uses a TCP readiness probe instead of HTTP GET /healthz.
 	TCPProbe bool
+	// Message is what / answers (default AppMessage(Name)): tells apart two apps of one name in
+	// different namespaces.
+	Message string
 }
 
 // App is a deployed demo app.
@@ -106,7 +109,11 @@ func (n *Namespace) appTemplate(o AppOptions) corev1.PodTemplateSpec {
 	if o.Image != "" {
 		image = o.Image
 	} else if args == nil {
-		args = []string{"--listen=:8080", "--startup-delay=" + o.StartupDelay.String(), "--message=" + AppMessage(o.Name)}
+		msg := o.Message
+		if msg == "" {
+			msg = AppMessage(o.Name)
+		}
+		args = []string{"--listen=:8080", "--startup-delay=" + o.StartupDelay.String(), "--message=" + msg}
 	}
 	probe := &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
