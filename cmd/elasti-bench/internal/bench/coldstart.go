@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,12 +141,15 @@ func summarizeCold(services int, samples []ColdSample) ColdStart {
 var podInBody = regexp.MustCompile(`\(pod ([a-z0-9.-]+)\)`)
 
 // wake sends one request through the gateway to an app at zero and measures it.
-func (b *bencher) wake(ctx context.Context, app *framework.App) ColdSample {
+func (b *bencher) wake(ctx context.Context, app *framework.App, v via) ColdSample {
 	s := ColdSample{Service: app.Name}
-	url := framework.ServiceURL(app.NS.Name, app.Name, 0, "/")
+	c, url := b.fresh, framework.ServiceURL(app.NS.Name, app.Name, 0, "/")
+	if v == viaTraefik {
+		c, url = b.traefik.Client(false), "http://"+ingressHost(app)+"/"
+	}
 	sent := time.Now()
 	s.sent = sent
-	r, err := framework.Get(ctx, b.fresh, url)
+	r, err := framework.Get(ctx, c, url)
 	done := time.Now()
 	s.done = done
 	if err != nil {
@@ -216,13 +220,57 @@ func waitServe(ctx context.Context, apps []*framework.App) error {
 	})
 }
 
-// coldStarts runs rounds of waking all apps at once.
+// via is the way a wake-up request reaches the Service.
+type via int
+
+const (
+	// viaGateway: the demo gateway, with the Service's in-cluster name.
+	viaGateway via = iota
+	// viaTraefik: Traefik, an ingress controller that reads the EndpointSlices and connects to the
+	// endpoints itself, with an external Host.
+	viaTraefik
+)
+
+// coldStarts runs rounds of waking all apps at once through the gateway.
 func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds int) (ColdStart, error) {
+	return b.coldStartsVia(ctx, apps, rounds, viaGateway)
+}
+
+// waitTraefikOnSidecars waits until Traefik sends the app's host to the sidecars only (each at
+// the sidecar port allocated to the Service port), as it must before a request at zero.
+func (b *bencher) waitTraefikOnSidecars(ctx context.Context, app *framework.App) error {
+	es, err := app.GetElastiService(ctx)
+	if err != nil {
+		return err
+	}
+	port, ok := es.Status.SidecarPortFor("http")
+	if !ok {
+		return fmt.Errorf("%s has no sidecar port for Service port http", app.Name)
+	}
+	suffix := fmt.Sprintf(":%d", port)
+	_, err = b.traefik.WaitServers(ctx, app.NS.Name, app.Name, "http", "the sidecars at port "+suffix, func(servers []string) bool {
+		for _, s := range servers {
+			if !strings.HasSuffix(s, suffix) {
+				return false
+			}
+		}
+		return len(servers) > 0
+	})
+	return err
+}
+
+// coldStartsVia runs rounds of waking all apps at once, through v.
+func (b *bencher) coldStartsVia(ctx context.Context, apps []*framework.App, rounds int, v via) (ColdStart, error) {
 	var samples []ColdSample
 	var busy cpuTimes // summed over the rounds
 	for round := range rounds {
 		if err := b.toZero(ctx, apps); err != nil {
 			return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
+		}
+		if v == viaTraefik {
+			if err := forEach(apps, func(a *framework.App) error { return b.waitTraefikOnSidecars(ctx, a) }); err != nil {
+				return ColdStart{}, fmt.Errorf("round %d: %w", round+1, err)
+			}
 		}
 		tl, err := watchTimeline(ctx, b.env.Kube, b.ns.Name)
 		if err != nil {
@@ -235,7 +283,7 @@ func (b *bencher) coldStarts(ctx context.Context, apps []*framework.App, rounds 
 		for _, a := range apps {
 			wg.Go(func() {
 				<-start
-				s := b.wake(ctx, a)
+				s := b.wake(ctx, a, v)
 				mu.Lock()
 				got = append(got, s)
 				mu.Unlock()

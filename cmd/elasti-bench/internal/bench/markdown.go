@@ -21,7 +21,7 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "\nA target is met only when every sample the run asked for is present and nothing failed (on both arms of the\n")
 	fmt.Fprintf(w, "forward path); otherwise the cell says what kept the figure from counting. Readiness times taken from the pod's\n")
 	fmt.Fprintf(w, "Ready condition (the fallback when the app's log has no `listening` line) are counted and named in *measured*.\n")
-	fmt.Fprintf(w, "\n## Cold starts\n\nA request through the demo gateway to a Service at zero (app start-up delay %s).\n", r.Options.StartupDelay)
+	fmt.Fprintf(w, "\n## Cold starts\n\nA request through the demo gateway to a Service at zero (app start-up delay %s);\nwith `-ingress`, the same single service also woken through Traefik with an external host.\n", r.Options.StartupDelay)
 	fmt.Fprintf(w, "*Total*: request sent → response read. *Held*: the sidecar's `Server-Timing`. *Until ready*: request sent →\n")
 	fmt.Fprintf(w, "the app's `listening` log line (kubelet timestamp). *Overhead*: the app ready → response read, i.e. what is added\nafter the application itself could answer.\n")
 	fmt.Fprintf(w, "The indented steps split both by what the bench saw through its own watches on the Deployment, the pod and the\n")
@@ -36,6 +36,10 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nFailed wake-ups: %d of %d (1 service), %d of %d (%d at once).\n",
 		r.ColdStart1.Failed, len(r.ColdStart1.Samples), r.ColdStartN.Failed, len(r.ColdStartN.Samples), r.ColdStartN.Services)
+	if n := len(r.ColdStartIngress.Samples); n > 0 {
+		fmt.Fprintf(w, "Through Traefik (an ingress controller that connects to the endpoints itself, Host `<app>.bench.example.test`, no\n")
+		fmt.Fprintf(w, "Elasti annotation): %d of %d failed; readiness times %s.\n", r.ColdStartIngress.Failed, n, readinessCounts(r.ColdStartIngress))
+	}
 	fmt.Fprintf(w, "Readiness times of the successful wake-ups: %s (1 service); %s (%d at once).\n",
 		readinessCounts(r.ColdStart1), readinessCounts(r.ColdStartN), r.ColdStartN.Services)
 	fmt.Fprintf(w, "\n## Forward path\n\n%d sequential requests per path on one kept-alive connection, alternating between a direct\n", r.Options.ForwardRequests)

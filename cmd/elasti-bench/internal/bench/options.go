@@ -24,6 +24,8 @@ type Options struct {
 	MarkdownOut string
 	// Keep leaves the namespace for inspection.
 	Keep bool
+	// Ingress adds the single-service cold starts through Traefik with an external host.
+	Ingress bool
 }
 
 // BindFlags registers the flags.
@@ -38,4 +40,5 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.JSONOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.MarkdownOut, "markdown", "", "write the report as Markdown to this file (e.g. docs/benchmarks.md)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the benchmark namespace")
+	fs.BoolVar(&o.Ingress, "ingress", true, "also wake the single service through Traefik (an ingress controller routing an external host; image from `make e2e-images`)")
 }

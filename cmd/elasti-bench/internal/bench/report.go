@@ -23,9 +23,12 @@ type Report struct {
 	Options    Options   `json:"options"`
 	ColdStart1 ColdStart `json:"coldStartSingle"`
 	ColdStartN ColdStart `json:"coldStartFleet"`
-	Forward    Forward   `json:"forward"`
-	Memory     Memory    `json:"memory"`
-	Targets    []Target  `json:"targets"`
+	// ColdStartIngress: the single service woken through Traefik with an external host (empty
+	// without -ingress).
+	ColdStartIngress ColdStart `json:"coldStartIngress"`
+	Forward          Forward   `json:"forward"`
+	Memory           Memory    `json:"memory"`
+	Targets          []Target  `json:"targets"`
 }
 
 // Machine describes where the run happened.
@@ -118,10 +121,21 @@ type distRow struct {
 
 func (r *Report) distRows() []distRow {
 	var rows []distRow
-	for _, c := range []struct {
+	arms := []struct {
 		name string
 		cs   ColdStart
-	}{{"cold start total, 1 service", r.ColdStart1}, {fmt.Sprintf("cold start total, %d at once", r.ColdStartN.Services), r.ColdStartN}} {
+	}{{"cold start total, 1 service", r.ColdStart1}}
+	if len(r.ColdStartIngress.Samples) > 0 {
+		arms = append(arms, struct {
+			name string
+			cs   ColdStart
+		}{"cold start total, 1 service through Traefik (external host)", r.ColdStartIngress})
+	}
+	arms = append(arms, struct {
+		name string
+		cs   ColdStart
+	}{fmt.Sprintf("cold start total, %d at once", r.ColdStartN.Services), r.ColdStartN})
+	for _, c := range arms {
 		rows = append(rows, distRow{c.name, c.cs.Total}, distRow{"  time held (Server-Timing)", c.cs.Held},
 			distRow{"  until the app was ready", c.cs.AppReady})
 		for _, step := range Steps {

@@ -20,6 +20,9 @@ type bencher struct {
 	out   io.Writer
 	fresh *http.Client // through the gateway, a new connection per request
 	start time.Time
+	// traefik is the ingress arm (nil without -ingress): Traefik in its own namespace.
+	traefik   *framework.Traefik
+	traefikNS *framework.Namespace
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -74,9 +77,47 @@ func (b *bencher) teardown() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := b.ns.Delete(ctx); err != nil {
-		b.logf("cleanup: %v", err)
+	if b.traefik != nil {
+		if err := b.traefik.Delete(ctx); err != nil {
+			b.logf("cleanup: %v", err)
+		}
 	}
+	for _, ns := range []*framework.Namespace{b.traefikNS, b.ns} {
+		if ns == nil {
+			continue
+		}
+		if err := ns.Delete(ctx); err != nil {
+			b.logf("cleanup: %v", err)
+		}
+	}
+}
+
+// setupTraefik deploys Traefik as an ordinary ingress controller in its own opted-in namespace.
+func (b *bencher) setupTraefik(ctx context.Context) error {
+	ns, err := b.env.CreateNamespace(ctx, "elasti-bench-edge", framework.NamespaceOptions{OptIn: true, GatewaySelector: framework.TraefikGatewaySelector})
+	b.traefikNS = ns
+	if err != nil {
+		return err
+	}
+	b.traefik, err = ns.DeployTraefik(ctx)
+	if err != nil {
+		return fmt.Errorf("deploying Traefik (image %s, built by hack/traefik/build.sh): %w", b.env.Config.TraefikImage, err)
+	}
+	b.logf("Traefik ready in %s", ns.Name)
+	return nil
+}
+
+// ingressHost is the external host name of an app behind Traefik.
+func ingressHost(app *framework.App) string { return app.Name + ".bench.example.test" }
+
+// addIngress routes ingressHost(app) to the app through Traefik (no Elasti annotation) and waits
+// until Traefik serves it.
+func (b *bencher) addIngress(ctx context.Context, app *framework.App) error {
+	if _, err := b.ns.CreateIngress(ctx, framework.IngressOptions{Name: app.Name, Host: ingressHost(app), Service: app.Name, PortName: "http"}); err != nil {
+		return err
+	}
+	_, err := b.traefik.WaitIngress(ctx, b.ns.Name, app.Name)
+	return err
 }
 
 // deployApps creates n demo apps with ElastiServices and waits for serve mode.
@@ -105,6 +146,18 @@ func (b *bencher) measure(ctx context.Context, rep *Report) error {
 	}
 	if rep.ColdStart1, err = b.coldStarts(ctx, single, b.opts.Rounds); err != nil {
 		return err
+	}
+	if b.opts.Ingress {
+		if err := b.setupTraefik(ctx); err != nil {
+			return err
+		}
+		if err := b.addIngress(ctx, single[0]); err != nil {
+			return err
+		}
+		b.logf("cold starts through Traefik with an external host")
+		if rep.ColdStartIngress, err = b.coldStartsVia(ctx, single, b.opts.Rounds, viaTraefik); err != nil {
+			return err
+		}
 	}
 	if err := b.measureForward(ctx, rep, single[0]); err != nil {
 		return err

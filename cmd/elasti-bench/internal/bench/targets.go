@@ -34,7 +34,7 @@ func evaluate(r *Report) []Target {
 	overheadProblems := coldProblems(single, o.Rounds, single.Overhead.N, "with a readiness time")
 	overheadNote := readinessNote(single)
 	fleetProblems := coldProblems(fleet, o.Services*o.FleetRounds, fleet.Total.N, "timed")
-	return []Target{
+	out := []Target{
 		target("cold-start overhead p50 (1 service)", "≤ 100 ms", fmt.Sprintf("%.1f ms%s", single.Overhead.P50, overheadNote),
 			single.Overhead.P50 <= 100, overheadProblems),
 		target("cold-start overhead p99 (1 service)", "≤ 300 ms", fmt.Sprintf("%.1f ms%s", single.Overhead.P99, overheadNote),
@@ -45,6 +45,13 @@ func evaluate(r *Report) []Target {
 			r.Forward.P99DeltaMs <= 1, forwardProblems(r.Forward, o.ForwardRequests)),
 		idleRSSTarget(r.Memory.SidecarIdle),
 	}
+	if o.Ingress {
+		in := r.ColdStartIngress
+		out = append(out, target("cold-start overhead p50 through Traefik (external host)", "≤ 100 ms",
+			fmt.Sprintf("%.1f ms%s", in.Overhead.P50, readinessNote(in)), in.Overhead.P50 <= 100,
+			coldProblems(in, o.Rounds, in.Overhead.N, "with a readiness time")))
+	}
+	return out
 }
 
 func target(name, goal, measured string, within bool, problems []string) Target {

@@ -16,6 +16,7 @@ const (
 	tFleetP95    = "cold-start total p95 (25 services at once)"
 	tForward     = "sidecar forward path p99 vs direct"
 	tIdleRSS     = "sidecar idle RSS"
+	tIngress     = "cold-start overhead p50 through Traefik (external host)"
 )
 
 // woken is a successful wake-up: the app ready after readyMs, the answer overheadMs later,
@@ -116,13 +117,26 @@ func TestEvaluate(t *testing.T) {
 		}, map[string]string{tIdleRSS: "bench/gateway-2: container not running"}},
 		{"no idle RSS reading", func(r *Report) { r.Memory.SidecarIdle = nil }, map[string]string{tIdleRSS: "no sidecar was read"}},
 		{"idle RSS over the goal", func(r *Report) { r.Memory.SidecarIdle[0].MiB = 16 }, map[string]string{tIdleRSS: "**no**"}},
+		{"through Traefik, all fine", func(r *Report) {
+			r.Options.Ingress = true
+			r.ColdStartIngress = summarizeCold(1, times(20, woken(1500, 30, ReadinessLog)))
+		}, nil},
+		{"through Traefik, 3 wake-ups failed", func(r *Report) {
+			r.Options.Ingress = true
+			r.ColdStartIngress = summarizeCold(1, append(times(17, woken(1500, 30, ReadinessLog)), times(3, failedWake())...))
+		}, map[string]string{tIngress: "3 of 20 wake-ups failed"}},
+		{"through Traefik asked for but not run", func(r *Report) { r.Options.Ingress = true }, map[string]string{tIngress: "0 of 20 wake-ups sampled"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := goodReport()
 			tc.edit(r)
 			got := evaluate(r)
-			require.Len(t, got, 5)
+			want := 5
+			if r.Options.Ingress {
+				want++
+			}
+			require.Len(t, got, want)
 			for _, target := range got {
 				why, notMet := tc.notMet[target.Name]
 				assert.Equal(t, !notMet, target.Met, "%s: measured %s, problems %v", target.Name, target.Measured, target.Problems)
