@@ -183,7 +183,7 @@ func TestIntegrationLeaderElection(t *testing.T) {
 }
 
 // assertSlice checks the one IPv4 proxy slice of "orders": exactly the sidecars in want (IP →
-// ready), both Service ports mapped to the proxy port.
+// ready), both Service ports mapped to two distinct sidecar ports of the range.
 func assertSlice(ct *assert.CollectT, slices []discoveryv1.EndpointSlice, want map[string]bool) {
 	if !assert.Len(ct, slices, 1) {
 		return
@@ -198,8 +198,9 @@ func assertSlice(ct *assert.CollectT, slices []discoveryv1.EndpointSlice, want m
 	assert.Equal(ct, want, got)
 	if assert.Len(ct, s.Ports, 2) {
 		for _, p := range s.Ports {
-			assert.Equal(ct, int32(names.DefaultProxyPort), ptr.Deref(p.Port, 0))
+			assert.True(ct, testPortRange.Contains(ptr.Deref(p.Port, 0)), "port %s: %d", ptr.Deref(p.Name, ""), ptr.Deref(p.Port, 0))
 		}
+		assert.NotEqual(ct, ptr.Deref(s.Ports[0].Port, 0), ptr.Deref(s.Ports[1].Port, 0))
 	}
 }
 
