@@ -55,7 +55,7 @@ func (m *Manager) loop(ctx context.Context, key string) {
 	}
 }
 
-// round probes every not-ready, not-yet-answering endpoint once, in parallel. It returns false
+// round probes every not-ready (or refused), not-yet-answering endpoint once, in parallel. It returns false
 // when there is nothing the sidecar can probe.
 func (m *Manager) round(ctx context.Context, key string) bool {
 	s, ok := m.Registry.Get(key)
@@ -64,7 +64,9 @@ func (m *Manager) round(ctx context.Context, key string) bool {
 	}
 	var wg sync.WaitGroup
 	for _, ep := range s.Endpoints {
-		if ep.Ready || ep.IP == "" || m.Registry.Answering(key, ep.IP) {
+		// A ready endpoint is probed only after it refused a connection: a request held again
+		// because of that refusal waits for this probe (see registry.MarkRefused).
+		if ep.IP == "" || m.Registry.Answering(key, ep.IP) || (ep.Ready && !m.Registry.Refused(key, ep.IP)) {
 			continue
 		}
 		wg.Go(func() {

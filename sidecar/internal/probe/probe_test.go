@@ -110,3 +110,30 @@ func TestManagerMarksAnsweringEndpoint(t *testing.T) {
 	waiting.Store(0)
 	require.Eventually(t, func() bool { _, ok := m.running.Load("shop/orders"); return !ok }, 5*time.Second, time.Millisecond)
 }
+
+// TestManagerProbesARefusedReadyEndpoint: an endpoint the stream says is ready is not probed,
+// until a connection to it was refused; then the probe checks it and marks it answering.
+func TestManagerProbesARefusedReadyEndpoint(t *testing.T) {
+	var probes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { probes.Add(1) }))
+	defer srv.Close()
+	ip, port := hostPort(t, srv.Listener.Addr().String())
+	reg := registry.New("", nil)
+	_, err := reg.Apply(stream.Message{Type: stream.TypeSnapshot, Services: []stream.Service{{
+		Namespace: "shop", Name: "orders", Mode: stream.ModeProxy,
+		Endpoints: []stream.Endpoint{{IP: ip, Ready: true, Ports: map[string]int32{"": port}}},
+		Probe:     &stream.Probe{Type: stream.ProbeHTTP, Port: port, Path: "/"},
+	}}})
+	require.NoError(t, err)
+	m := &Manager{Interval: time.Millisecond, Registry: reg, Prober: NewProber(), Log: logr.Discard(),
+		Waiting: func(string) int { return 1 }}
+
+	require.True(t, m.round(context.Background(), "shop/orders"))
+	assert.Zero(t, probes.Load(), "a ready endpoint is not probed")
+
+	reg.MarkRefused("shop/orders", ip)
+	require.True(t, m.round(context.Background(), "shop/orders"))
+	assert.Equal(t, int32(1), probes.Load())
+	assert.True(t, reg.Answering("shop/orders", ip))
+	assert.False(t, reg.Refused("shop/orders", ip))
+}

@@ -126,7 +126,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		// Nothing was sent: try again, elsewhere if possible.
-		t.h.o.Registry.ForgetAnswering(rt.key, rt.target.ip)
+		t.h.o.Registry.MarkRefused(rt.key, rt.target.ip)
 		tried[rt.target.addr] = true
 		next, ok := t.next(rt, tried)
 		if !ok && attempt >= t.attempts {
@@ -163,7 +163,8 @@ func (t *transport) rehold(ctx context.Context, rt *route, tried map[string]bool
 	return res.ep, res.out == outForward
 }
 
-// reholdForget is how long a pod that refused a connection is skipped by a re-held request.
+// reholdForget is how long a pod that refused a connection is skipped by a re-held request,
+// unless the sidecar's probe finds it answering first (Handler.unskipAnswering).
 const reholdForget = time.Second
 
 func (t *transport) base(req *http.Request) *http.Transport {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -61,11 +62,14 @@ type Handler struct {
 	probeCtx context.Context
 	// abort is closed by Abort: held requests give up with 503.
 	abort chan struct{}
+	// reholdForget is how long a re-held request skips the endpoints that refused it
+	// (the package constant; tests make it longer).
+	reholdForget time.Duration
 }
 
 // New returns a Handler; probe loops it starts stop when ctx is done.
 func New(ctx context.Context, o Options) *Handler {
-	h := &Handler{o: o, probeCtx: ctx, abort: make(chan struct{})}
+	h := &Handler{o: o, probeCtx: ctx, abort: make(chan struct{}), reholdForget: reholdForget}
 	h.forward = h.newReverseProxy()
 	return h
 }
@@ -203,7 +207,8 @@ const (
 // await holds rt in its service's bounded queue until an endpoint not in skip can serve, the hold
 // timeout (counted from the request's arrival) runs out, the client goes away or the sidecar
 // shuts down. While it waits, the operator is told and the pods are probed (wake). Endpoints in
-// skip (ones that just refused a connection) become eligible again every reholdForget. It is the
+// skip (ones that just refused a connection) become eligible again every reholdForget, or as soon
+// as the sidecar's probe finds them answering (the probe's mark wakes the queue). It is the
 // one waiting loop: a first hold and a hold after refused connections (rehold) both use it.
 func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) waitResult {
 	ticket, err := h.o.Queue.Enter(rt.key)
@@ -221,7 +226,7 @@ func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) wa
 	}()
 	var forget <-chan time.Time
 	if skip != nil {
-		t := time.NewTicker(reholdForget)
+		t := time.NewTicker(h.reholdForget)
 		defer t.Stop()
 		forget = t.C
 	}
@@ -248,6 +253,7 @@ func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) wa
 		h.wake(svc, &rt.reported)
 		select {
 		case <-ticket.C:
+			h.unskipAnswering(rt.key, skip)
 		case <-forget:
 			clear(skip)
 		case <-ctx.Done():
@@ -256,6 +262,17 @@ func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) wa
 			return waitResult{out: outShutdown, svc: svc, timeout: timeout}
 		case <-timer.C:
 			return waitResult{out: outTimeout, svc: svc, timeout: timeout}
+		}
+	}
+}
+
+// unskipAnswering drops from skip the endpoints the probe found answering since they refused
+// (a refusal clears the mark, registry.MarkRefused): a pod that restarted is used again as soon
+// as it answers, not a whole reholdForget later.
+func (h *Handler) unskipAnswering(key string, skip map[string]bool) {
+	for addr := range skip {
+		if ip, _, err := net.SplitHostPort(addr); err == nil && h.o.Registry.Answering(key, ip) {
+			delete(skip, addr)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -284,4 +285,52 @@ func TestHeldEchoIsFullDuplex(t *testing.T) {
 		sidecar.Close()
 		app.Close()
 	}
+}
+
+// TestProbeClearsTheSkipOfARefusedEndpoint: a pod that refused a connection (it was restarting)
+// is skipped by the re-held request, but as soon as the sidecar's probe finds it answering the
+// request goes to it, without waiting for the skip to expire (an hour here, a second in
+// production).
+func TestProbeClearsTheSkipOfARefusedEndpoint(t *testing.T) {
+	port := closedPort(t)
+	h, reg := newHandler(t, ep("restarting", port, true))
+	h.reholdForget = time.Hour
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		req.Host = "orders.shop"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	require.Eventually(t, func() bool {
+		return h.o.Queue.Waiting("shop/orders") == 1 && reg.Refused("shop/orders", "127.0.0.1")
+	}, 10*time.Second, 5*time.Millisecond, "the refused request was never held again")
+
+	// The pod answers again on the same address; the probe finds it.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	require.NoError(t, err)
+	app := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "back")
+	})}}
+	app.Start()
+	defer app.Close()
+	reg.MarkAnswering("shop/orders", "127.0.0.1")
+
+	select {
+	case resp := <-done:
+		require.NotNil(t, resp)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "back", string(b))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request still skips the endpoint the probe found answering")
+	}
+	assert.False(t, reg.Refused("shop/orders", "127.0.0.1"), "the probe's success clears the refusal")
 }

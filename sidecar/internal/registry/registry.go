@@ -46,13 +46,15 @@ type Registry struct {
 
 	mu        sync.Mutex
 	answering map[string]map[string]struct{} // key -> pod IPs the sidecar's probe found answering
+	refused   map[string]map[string]struct{} // key -> pod IPs that refused a connection since their last successful probe
 }
 
 // New returns an empty, unsynced registry. clusterDomain adds name.ns.svc.<domain> to the
 // names each service answers to; onChange (may be nil) is called after every change with the
 // keys that changed.
 func New(clusterDomain string, onChange func(keys []string)) *Registry {
-	r := &Registry{clusterDomain: clusterDomain, onChange: onChange, answering: map[string]map[string]struct{}{}}
+	r := &Registry{clusterDomain: clusterDomain, onChange: onChange, answering: map[string]map[string]struct{}{},
+		refused: map[string]map[string]struct{}{}}
 	r.current.Store(&view{services: map[string]*Service{}, byName: map[string][]string{}, byIP: map[netip.Addr]string{}})
 	return r
 }
