@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -239,4 +240,54 @@ func TestReporting(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, "serve mode is forwarded, never rejected")
 	}
 	assert.Len(t, op.RequestCounts(), 1, "serve mode does not report")
+}
+
+// TestAbandonedHeldRequestFreesSlot: a client that goes away while its request is held frees the
+// slot at once, with or without a body (up to the size the sidecar receives before holding), and
+// a held body still reaches the pod whole.
+func TestAbandonedHeldRequestFreesSlot(t *testing.T) {
+	tg := newTarget(t, echo())
+	op := stuboperator.Start(testToken, service(tg, false))
+	defer op.Close()
+	s := startSidecar(t, testConfig(t, op))
+
+	tests := []struct {
+		name string
+		head string
+		body int
+	}{
+		{name: "bodiless GET", head: "GET / HTTP/1.1\r\nHost: orders.shop\r\n\r\n"},
+		{name: "POST with a small body", head: "POST / HTTP/1.1\r\nHost: orders.shop\r\nContent-Length: 1024\r\n\r\n", body: 1024},
+		{name: "POST with a 16 KiB body", head: "POST / HTTP/1.1\r\nHost: orders.shop\r\nContent-Length: 16384\r\n\r\n", body: 16 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", s.ProxyAddr().String())
+			require.NoError(t, err)
+			_, err = io.WriteString(c, tt.head+strings.Repeat("x", tt.body))
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return s.queue.Waiting("shop/orders") == 1 }, 5*time.Second, time.Millisecond)
+			require.NoError(t, c.Close())
+			require.Eventually(t, func() bool { return s.queue.Waiting("shop/orders") == 0 }, 5*time.Second, time.Millisecond,
+				"the slot of a request whose client went away is still taken")
+		})
+	}
+
+	done := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.ProxyAddr().String()+"/", strings.NewReader(strings.Repeat("x", 1000)))
+		req.Host = "orders.shop"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- string(b)
+	}()
+	require.Eventually(t, func() bool { return s.queue.Waiting("shop/orders") == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, tg.start())
+	op.SetService(service(tg, true))
+	assert.Equal(t, "POST orders.shop 1000", <-done, "the received body is forwarded whole")
 }

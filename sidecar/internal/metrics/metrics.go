@@ -42,7 +42,7 @@ func New() *Metrics {
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_total",
 			Help: "Requests handled, by response code class (2xx..5xx) and whether they were held."}, append(svc, "code_class", "held")),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_rejected_total",
-			Help: "Requests answered by the sidecar itself, by reason (unknown_host, queue_full, hold_timeout, gone, upstream_error)."}, append(svc, "reason")),
+			Help: "Requests answered by the sidecar itself, by reason (unknown_host, queue_full, hold_timeout, gone, shutdown, upstream_error, bad_request)."}, append(svc, "reason")),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "request_count_reports_total",
 			Help: "RequestCount messages sent to the operator, by result (ok, error)."}, append(svc, "result")),
 		streamConnected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_connected",

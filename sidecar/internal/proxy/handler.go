@@ -135,8 +135,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, svc *registry.Se
 			h.o.Reporter.Activity(svc.Namespace, svc.Name)
 		}
 		rt.target = ep
-	} else if !h.hold(w, r, rt) {
-		return
+	} else {
+		var ok bool
+		if r, ok = h.receiveBody(w, r, rt, h.holdTimeout(svc)); !ok {
+			return
+		}
+		if !h.hold(w, r, rt) {
+			return
+		}
 	}
 	if r.ProtoMajor == 1 && r.ContentLength != 0 {
 		// The pod may answer while the request body is still being copied to it (an echo, an
