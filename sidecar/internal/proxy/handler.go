@@ -144,6 +144,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, svc *registry.Se
 			return
 		}
 	}
+	if ref.named && svc.Mode == stream.ModeServe {
+		endConnection(w, r)
+	}
 	if r.ProtoMajor == 1 && r.ContentLength != 0 {
 		// The pod may answer while the request body is still being copied to it (an echo, an
 		// upload that streams its result): let the HTTP/1 server read the body and write the
@@ -152,6 +155,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, svc *registry.Se
 	}
 	h.forward.ServeHTTP(w, r.WithContext(withRoute(r.Context(), rt)))
 	h.o.Metrics.Observe(rt.key, rt.status, rt.held, rt.heldFor)
+}
+
+// endConnection asks for the connection to end after this response: a connection kube-proxy sent
+// to a sidecar port while the service was in proxy mode (a gateway's keep-alive connection) would
+// otherwise go through the sidecar for as long as it lives, although the Service now leads
+// straight to the pods. `Connection: close` makes Go's HTTP/1 server close the connection after
+// the response, and its HTTP/2 server send GOAWAY and close once the streams in flight are done
+// (net/http has no other per-connection GOAWAY). The request itself is answered normally; the
+// client's next request opens a new connection. Upgrades (WebSocket) are left alone: the
+// tunnel owns the connection until it ends. Only sidecar ports do this: nothing routes a
+// gateway to the direct listener.
+func endConnection(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") == "" {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // identify finds the service a request on the direct listener is for, from its Host.
