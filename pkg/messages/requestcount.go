@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"time"
 )
 
 // RequestCount says that Count requests for the Service Svc in Namespace reached a resolver
 // sidecar while the service could not serve them. The JSON form is
-// {"count": 3, "svc": "orders", "namespace": "shop"}.
+// {"count": 3, "svc": "orders", "namespace": "shop", "sentAt": "2026-11-30T15:04:05.123Z"}.
 type RequestCount struct {
 	// Count is how many requests are waiting. 0 is an activity report: a request was just
 	// forwarded to a pod that could serve it, nothing waits, and the target must not be woken.
@@ -20,6 +21,12 @@ type RequestCount struct {
 	Svc string `json:"svc"`
 	// Namespace is the Service's namespace.
 	Namespace string `json:"namespace"`
+	// SentAt is when the sidecar built this report, having seen Count requests waiting (RFC 3339,
+	// optional: zero and absent for sidecars that predate it). A report retried or delayed past a
+	// deliberate scale to zero says nothing about requests waiting now, and the elastiserver
+	// ignores it when SentAt is before the ElastiService's status.lastScaledDownTime, instead of
+	// waking the target again; requests that still wait are reported again with a new SentAt.
+	SentAt time.Time `json:"sentAt,omitzero"`
 }
 
 // MaxRequestCountBytes bounds the size of an encoded RequestCount a server should read.

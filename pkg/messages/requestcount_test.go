@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,10 @@ func TestDecodeRequestCount(t *testing.T) {
 	}{
 		{name: "valid", body: `{"count":3,"svc":"orders","namespace":"shop"}`, want: RequestCount{Count: 3, Svc: "orders", Namespace: "shop"}},
 		{name: "valid with whitespace", body: " {\"count\":1,\"svc\":\"a\",\"namespace\":\"b\"}\n", want: RequestCount{Count: 1, Svc: "a", Namespace: "b"}},
+		{name: "with sentAt", body: `{"count":1,"svc":"a","namespace":"b","sentAt":"2026-11-30T15:04:05.123Z"}`,
+			want: RequestCount{Count: 1, Svc: "a", Namespace: "b", SentAt: time.Date(2026, 11, 30, 15, 4, 5, 123e6, time.UTC)}},
+		{name: "sentAt not a time", body: `{"count":1,"svc":"a","namespace":"b","sentAt":"yesterday"}`, wantErr: "invalid RequestCount"},
+		{name: "sentAt a number", body: `{"count":1,"svc":"a","namespace":"b","sentAt":17}`, wantErr: "invalid RequestCount"},
 		{name: "empty", body: ``, wantErr: "empty body"},
 		{name: "truncated", body: `{"count":3,"svc":"orders"`, wantErr: "truncated JSON"},
 		{name: "not json", body: `count=3`, wantErr: "malformed JSON"},
@@ -51,7 +56,10 @@ func TestDecodeRequestCount(t *testing.T) {
 func TestRequestCountJSONShape(t *testing.T) {
 	b, err := json.Marshal(RequestCount{Count: 2, Svc: "orders", Namespace: "shop"})
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"count":2,"svc":"orders","namespace":"shop"}`, string(b))
+	assert.JSONEq(t, `{"count":2,"svc":"orders","namespace":"shop"}`, string(b), "no sentAt when it is not set")
+	b, err = json.Marshal(RequestCount{Count: 2, Svc: "orders", Namespace: "shop", SentAt: time.Date(2026, 11, 30, 15, 4, 5, 0, time.UTC)})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"count":2,"svc":"orders","namespace":"shop","sentAt":"2026-11-30T15:04:05Z"}`, string(b))
 	assert.Equal(t, "shop/orders", RequestCount{Svc: "orders", Namespace: "shop"}.Key())
 }
 

@@ -39,8 +39,9 @@ type IncomingRequestResponse struct {
 const bodyReadTimeout = 10 * time.Second
 
 // serveIncomingRequest handles POST /informer/incoming-request. The checks run in this order,
-// each with its own answer: 401 authentication, 405 method, 413 size, 400 body, 404 unknown
-// service, 429 rate, then 503 if the scale-up failed, else 202.
+// each with its own answer: 401 authentication, 405 method, 413 size, 400 body, 429 rate, 404
+// unknown service, 409 a report sent before the last scale to zero, then 503 if the scale-up
+// failed, else 202.
 func (s *Server) serveIncomingRequest(w http.ResponseWriter, r *http.Request) {
 	rec := &codeRecorder{ResponseWriter: w}
 	start := time.Now()
@@ -80,6 +81,11 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.WithValues("service", rc.Key(), "elastiservice", client.ObjectKeyFromObject(es), "caller", caller.Key(), "count", rc.Count)
+	if msg, stale := staleReport(rc, es); stale {
+		log.V(1).Info("ignoring a RequestCount sent before the last scale to zero", "sentAt", rc.SentAt)
+		writeError(w, http.StatusConflict, msg)
+		return
+	}
 	if err := s.markActive(ctx, es); err != nil {
 		log.Error(err, "recording activity") // the wake-up matters more; carry on
 	}
@@ -99,6 +105,24 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	state := s.targetState(rc.Key(), res.ScaledFromZero)
 	log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
 	writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: state, Replicas: res.Replicas})
+}
+
+// staleReport tells whether rc reports requests (count > 0) that the sidecar saw waiting before
+// the operator last scaled the target to zero (status.lastScaledDownTime), and says why. Such a
+// report was retried or delayed past a deliberate scale-down and says nothing about requests
+// waiting now: acting on it would wake the target again for nobody. It is answered 409 and
+// changes nothing (not even the activity time); a sidecar whose requests still wait reports again
+// at once with a new sentAt, which wakes the target. Reports without sentAt (older sidecars) and
+// activity reports (which never wake) are never stale. lastScaledDownTime has a resolution of a
+// second, so a report sent less than a second before the scale-down still passes: the check
+// errs on the side of waking.
+func staleReport(rc messages.RequestCount, es *v1alpha1.ElastiService) (string, bool) {
+	down := es.Status.LastScaledDownTime
+	if rc.Count == 0 || rc.SentAt.IsZero() || down == nil || !rc.SentAt.Before(down.Time) {
+		return "", false
+	}
+	return fmt.Sprintf("RequestCount for %s sent at %s is older than the last scale to zero at %s (status.lastScaledDownTime of ElastiService %s): ignored, so that a late report does not wake the target again; report again with a new sentAt if requests still wait",
+		rc.Key(), rc.SentAt.UTC().Format(time.RFC3339Nano), down.UTC().Format(time.RFC3339), client.ObjectKeyFromObject(es)), true
 }
 
 // readRequestCount answers 405, 413 or 400, or returns the decoded RequestCount.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
@@ -209,4 +210,40 @@ func TestIncomingRequestConfirmsUnknownServicesWithTheAPIReader(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
 	w = call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":1,"svc":"cart","namespace":"shop"}`))
 	assert.Equal(t, http.StatusNotFound, w.Code, w.Body.String())
+}
+
+// TestReportSentBeforeTheScaleDownNeverWakes: a RequestCount the sidecar built before the
+// operator last scaled the target to zero (a retry or a slow network delivered it late) is
+// answered 409 and scales nothing; one sent after it, without sentAt (an older sidecar) or an
+// activity report is handled as always.
+func TestReportSentBeforeTheScaleDownNeverWakes(t *testing.T) {
+	down := time.Date(2026, 5, 1, 9, 59, 30, 0, time.UTC)
+	tests := []struct {
+		name     string
+		body     string
+		wantCode int
+		wantMsg  string
+		wantWake bool
+	}{
+		{name: "sent before the scale-down", body: `{"count":1,"svc":"orders","namespace":"shop","sentAt":"2026-05-01T09:59:29.5Z"}`, wantCode: http.StatusConflict,
+			wantMsg: "RequestCount for shop/orders sent at 2026-05-01T09:59:29.5Z is older than the last scale to zero at 2026-05-01T09:59:30Z (status.lastScaledDownTime of ElastiService shop/orders): ignored"},
+		{name: "sent after the scale-down", body: `{"count":1,"svc":"orders","namespace":"shop","sentAt":"2026-05-01T09:59:31Z"}`, wantCode: http.StatusAccepted, wantWake: true},
+		{name: "sent in the same second", body: `{"count":1,"svc":"orders","namespace":"shop","sentAt":"2026-05-01T09:59:30Z"}`, wantCode: http.StatusAccepted, wantWake: true},
+		{name: "no sentAt (an older sidecar)", body: `{"count":1,"svc":"orders","namespace":"shop"}`, wantCode: http.StatusAccepted, wantWake: true},
+		{name: "activity sent before the scale-down", body: `{"count":0,"svc":"orders","namespace":"shop","sentAt":"2026-05-01T09:00:00Z"}`, wantCode: http.StatusAccepted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			es := elastiService("shop", "orders", "orders")
+			es.Status.LastScaledDownTime = &metav1.Time{Time: down}
+			f := newFixture(t, es, gatewayPod("gw-1"))
+			w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(tt.body))
+			require.Equal(t, tt.wantCode, w.Code, w.Body.String())
+			assert.Contains(t, w.Body.String(), tt.wantMsg)
+			assert.Equal(t, tt.wantWake, len(f.scaler.calls) == 1, "scale-ups: %v", f.scaler.calls)
+			if tt.wantCode == http.StatusConflict {
+				assert.Zero(t, f.patches["shop/orders"], "an ignored report does not mark the service active")
+			}
+		})
+	}
 }

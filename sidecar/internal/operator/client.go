@@ -148,7 +148,9 @@ func (c *Client) loop(l *rpcLock) {
 		}
 		l.lastSent.Store(time.Now().UnixNano())
 		// n == 0: an activity report (count 0), which marks the service active but never wakes it.
-		err := c.send(messages.RequestCount{Count: n, Svc: l.svc, Namespace: l.ns})
+		// SentAt: every attempt says when it saw n requests waiting, so that the elastiserver can
+		// ignore one that arrives after a deliberate scale to zero (a retry, a slow network).
+		err := c.send(messages.RequestCount{Count: n, Svc: l.svc, Namespace: l.ns, SentAt: time.Now()})
 		if c.observe != nil {
 			c.observe(key, err)
 		}

@@ -78,7 +78,31 @@ func TestHeldIsDeduplicated(t *testing.T) {
 	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 10*time.Millisecond)
 	f.waiting.Store(0)
 	assert.Equal(t, 1, f.op.MaxInFlight())
-	assert.Equal(t, messages.RequestCount{Count: 50, Svc: "orders", Namespace: "shop"}, f.op.RequestCounts()[0])
+	got := f.op.RequestCounts()[0]
+	assert.False(t, got.SentAt.IsZero(), "a report says when it was sent")
+	got.SentAt = time.Time{}
+	assert.Equal(t, messages.RequestCount{Count: 50, Svc: "orders", Namespace: "shop"}, got)
+}
+
+// TestEveryAttemptSaysWhenItWasSent: a report retried after failures carries the time of its own
+// attempt, not of the first one, so the elastiserver can tell a late report from a fresh one.
+func TestEveryAttemptSaysWhenItWasSent(t *testing.T) {
+	f := newFixture(t)
+	f.op.RequestCountStatus.Store(http.StatusServiceUnavailable)
+	f.waiting.Store(1)
+	start := time.Now()
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { _, failed := f.errors(); return failed >= 3 }, 5*time.Second, 5*time.Millisecond)
+	f.waiting.Store(0)
+	end := time.Now()
+	reports := f.op.RequestCounts()
+	require.GreaterOrEqual(t, len(reports), 3)
+	for i, rc := range reports {
+		assert.False(t, rc.SentAt.Before(start) || rc.SentAt.After(end), "report %d sent at %s, outside the test", i, rc.SentAt)
+		if i > 0 {
+			assert.True(t, rc.SentAt.After(reports[i-1].SentAt), "retry %d carries the time of an earlier attempt", i)
+		}
+	}
 }
 
 func TestHeldRetriesWhileRequestsWait(t *testing.T) {
