@@ -51,7 +51,7 @@ test-integration: envtest-assets ## Integration tests against a real kube-apiser
 	  $(GO) test -count=1 -tags integration -run Integration ./...
 
 .PHONY: test-blackbox
-test-blackbox: envtest-assets ## Slow black-box tests (in CI): built sidecar (1,000 held requests, 1 GiB at flat RSS, SIGTERM drain), built webhook against a real API server, 200 MiB through the sidecar in constant memory.
+test-blackbox: envtest-assets ## Slow black-box tests (in CI): built sidecar (1,000 held requests, 1,000 held h2c uploads in bounded RSS, 1 GiB at flat RSS, SIGTERM drain), built webhook against a real API server, 200 MiB through the sidecar in constant memory.
 	$(GO) test -count=1 -run '^TestLargeBodiesInConstantMemory$$' ./sidecar/
 	$(GO) test -count=1 -tags blackbox ./test/blackbox/...
 	KUBEBUILDER_ASSETS="$$(hack/build-k8s.sh etcd kube-apiserver | tail -1)" \
