@@ -58,9 +58,12 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	env := testenv.Start(t, nil)
 	c := env.Client
 	ctx := context.Background()
-	for _, ns := range []string{names.SystemNamespace, "shop", "edge"} {
+	for _, ns := range []string{names.SystemNamespace, "shop", "plain"} {
 		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
+	edge := authtest.OptedInNamespace("")
+	edge.Name = "edge"
+	require.NoError(t, c.Create(ctx, edge))
 	applyYAML(t, c, "manifests/base/rbac/operator/role.yaml", "manifests/base/operator/serviceaccount.yaml", "manifests/base/operator/rbac-bindings.yaml",
 		// Not run here (no kubelet), but validated by the API server.
 		"manifests/base/operator/deployment.yaml", "manifests/base/operator/service.yaml", "manifests/base/operator/pdb.yaml")
@@ -107,6 +110,10 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, post(http.MethodGet, token, ""))
 	assert.Equal(t, http.StatusBadRequest, post(http.MethodPost, token, `{"count":1,"svc":"orders"`))
 	assert.Equal(t, http.StatusNotFound, post(http.MethodPost, token, `{"count":1,"svc":"nothing","namespace":"shop"}`))
+	forged, err := authtest.CreateSidecar(ctx, c, authtest.SidecarPod("plain", "forged", "gw"))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, post(http.MethodPost, sidecarToken(t, env.Config, forged), valid),
+		"a sidecar pod in a namespace that did not opt in")
 	assert.Equal(t, http.StatusAccepted, post(http.MethodPost, token, valid))
 	d := &appsv1.Deployment{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "orders"}, d))
@@ -132,6 +139,7 @@ func createWorld(t *testing.T, c client.Client) *corev1.Pod {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: corev1.ServiceSpec{
 			Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "edge"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "plain"}},
 		&v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: v1alpha1.ElastiServiceSpec{
 			Service: "orders", MinTargetReplicas: 2,
 			ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "orders"}}},
@@ -242,7 +250,8 @@ func startOperator(t *testing.T, dir, kubeconfig string, ports []int) *syncBuffe
 		fmt.Sprintf("--elastiserver-bind-address=127.0.0.1:%d", ports[0]),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[1]),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[2]),
-		"--leader-elect", "--leader-election-namespace="+names.SystemNamespace, "--poll-interval=1s")
+		"--leader-elect", "--leader-election-namespace="+names.SystemNamespace, "--poll-interval=1s",
+		"--sidecar-image="+authtest.Image)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -31,6 +31,9 @@ type Options struct {
 	// TokenAudience that sidecar tokens must carry; ClusterDomain completes service host names.
 	TokenAudience string
 	ClusterDomain string
+	// SidecarImage is the image the webhook injects (its --sidecar-image): only sidecars running
+	// it (any tag of its repository) in opted-in namespaces are trusted.
+	SidecarImage string
 }
 
 // BindFlags registers the operator's flags on fs, with their defaults.
@@ -48,4 +51,5 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SidecarAckTimeout, "sidecar-ack-timeout", controller.DefaultSidecarAckTimeout, "How long a scale-down waits for the sidecars to acknowledge the service before it is cancelled.")
 	fs.StringVar(&o.TokenAudience, "token-audience", names.DefaultAudience, "Audience that sidecar ServiceAccount tokens must carry.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
+	fs.StringVar(&o.SidecarImage, "sidecar-image", "", "Resolver image the webhook injects (the webhook's --sidecar-image; required): only sidecars running an image of its repository, in namespaces opted in, are trusted.")
 }

@@ -18,23 +18,30 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
+	"github.com/elasti-dev/elasti/operator/internal/trust"
+	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
 
 // Run builds the manager and everything it runs, then blocks until ctx ends.
 func Run(ctx context.Context, o Options) error {
+	policy, err := trust.NewPolicy(o.SidecarImage, names.SystemNamespace)
+	if err != nil {
+		return fmt.Errorf("--sidecar-image: %w", err)
+	}
 	mgr, err := newManager(o)
 	if err != nil {
 		return err
 	}
+	checker := &trust.Checker{Policy: policy, Namespaces: mgr.GetClient()}
 	scaler, err := scaling.NewForConfig(mgr.GetConfig(), mgr.GetClient(), mgr.GetRESTMapper())
 	if err != nil {
 		return fmt.Errorf("building the scale handler: %w", err)
 	}
-	if err := addElastiServer(mgr, o, scaler); err != nil {
+	if err := addElastiServer(mgr, o, scaler, checker); err != nil {
 		return err
 	}
-	if err := addController(ctx, mgr, o, scaler); err != nil {
+	if err := addController(ctx, mgr, o, scaler, checker); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -79,8 +86,8 @@ func newManager(o Options) (manager.Manager, error) {
 }
 
 // addElastiServer: every replica serves RequestCounts and sidecar streams from its own cache.
-func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
-	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Audience: o.TokenAudience})
+func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker) error {
+	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: checker, Audience: o.TokenAudience})
 	srv, err := elastiserver.New(elastiserver.Options{
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,
@@ -102,13 +109,14 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 }
 
 // addController: the reconciler and the scale-down loop run on the leader only.
-func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
+func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker) error {
 	controller.RegisterMetrics()
 	rec := &controller.Reconciler{
 		Client:   mgr.GetClient(),
 		Scaler:   scaler,
 		Recorder: mgr.GetEventRecorder("elasti-operator"),
 		Tracker:  controller.NewTracker(),
+		Trust:    checker,
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the elastiservice controller: %w", err)

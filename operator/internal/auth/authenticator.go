@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -49,6 +50,7 @@ type Authenticator struct {
 	reviewer TokenReviewer
 	pods     client.Reader
 	audience string
+	trust    *trust.Checker
 	cache    *reviewCache
 }
 
@@ -58,6 +60,9 @@ type Options struct {
 	Reviewer TokenReviewer
 	// Pods reads pods, normally from the manager's cache (mgr.GetClient()).
 	Pods client.Reader
+	// Trust decides which pods carry a sidecar Elasti injected (shared with the controller); nil
+	// trusts no pod.
+	Trust *trust.Checker
 	// Audience that sidecar tokens must carry; default names.DefaultAudience.
 	Audience string
 	// CacheSize bounds the number of cached reviews; default 4096.
@@ -72,7 +77,7 @@ func New(opts Options) *Authenticator {
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 4096
 	}
-	return &Authenticator{reviewer: opts.Reviewer, pods: opts.Pods, audience: opts.Audience, cache: newReviewCache(opts.CacheSize)}
+	return &Authenticator{reviewer: opts.Reviewer, pods: opts.Pods, trust: opts.Trust, audience: opts.Audience, cache: newReviewCache(opts.CacheSize)}
 }
 
 // Authenticate returns the sidecar that sent r. An error wrapping ErrUnauthenticated says what
@@ -147,7 +152,8 @@ func (a *Authenticator) identity(tr *authenticationv1.TokenReview) (Caller, erro
 	return Caller{Namespace: ns, PodName: pod, PodUID: uid, ServiceAccount: sa}, nil
 }
 
-// checkPod requires the caller's pod to exist with its UID and to carry the resolver sidecar.
+// checkPod requires the caller's pod to exist with its UID and to carry a sidecar Elasti trusts
+// (trust.Policy: the same rules the controller applies before listing a sidecar in a slice).
 func (a *Authenticator) checkPod(ctx context.Context, c Caller) error {
 	pod := &corev1.Pod{}
 	if err := a.pods.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.PodName}, pod); err != nil {
@@ -156,20 +162,16 @@ func (a *Authenticator) checkPod(ctx context.Context, c Caller) error {
 		}
 		return fmt.Errorf("reading pod %s: %w", c.Key(), err)
 	}
-	switch {
-	case string(pod.UID) != c.PodUID:
+	if string(pod.UID) != c.PodUID {
 		return fmt.Errorf("%w: pod %s has been replaced (uid %s, token bound to %s)", ErrUnauthenticated, c.Key(), pod.UID, c.PodUID)
-	case pod.Labels[names.LabelResolver] != "true":
-		return fmt.Errorf("%w: pod %s is not a resolver sidecar pod (label %s=true missing)", ErrUnauthenticated, c.Key(), names.LabelResolver)
-	case !hasSidecar(pod):
-		return fmt.Errorf("%w: pod %s has no container named %s", ErrUnauthenticated, c.Key(), names.SidecarContainerName)
+	}
+	if err := a.trust.CheckPod(ctx, pod); err != nil {
+		if errors.Is(err, trust.ErrUntrusted) {
+			return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		}
+		return err
 	}
 	return nil
-}
-
-func hasSidecar(pod *corev1.Pod) bool {
-	is := func(c corev1.Container) bool { return c.Name == names.SidecarContainerName }
-	return slices.ContainsFunc(pod.Spec.InitContainers, is) || slices.ContainsFunc(pod.Spec.Containers, is)
 }
 
 // parseServiceAccount splits "system:serviceaccount:<ns>:<name>".

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -63,7 +64,7 @@ func sidecarPod(name, uid string, label bool, init bool) *corev1.Pod {
 	if label {
 		p.Labels = map[string]string{names.LabelResolver: "true"}
 	}
-	c := corev1.Container{Name: names.SidecarContainerName, Image: "elasti/sidecar"}
+	c := corev1.Container{Name: names.SidecarContainerName, Image: testImage}
 	gw := corev1.Container{Name: "gateway", Image: "nginx"}
 	if init {
 		p.Spec.InitContainers = []corev1.Container{c}
@@ -74,12 +75,23 @@ func sidecarPod(name, uid string, label bool, init bool) *corev1.Pod {
 	return p
 }
 
+// testImage is the sidecar image of the test pods and of the trust policy.
+const testImage = "elasti/sidecar:test"
+
 func newTestAuth(t *testing.T, rev *fakeReviewer, pods ...client.Object) *Authenticator {
 	t.Helper()
 	s := runtime.NewScheme()
 	require.NoError(t, clientgoscheme.AddToScheme(s))
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(pods...).Build()
-	return New(Options{Reviewer: rev, Pods: c})
+	edge := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "edge", Annotations: map[string]string{names.AnnotationInject: names.InjectEnabled}}}
+	plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plain"}}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(append(pods, edge, plain)...).Build()
+	return New(Options{Reviewer: rev, Pods: c, Trust: testTrust(t, c)})
+}
+
+func testTrust(t testing.TB, c client.Reader) *trust.Checker {
+	p, err := trust.NewPolicy(testImage, "")
+	require.NoError(t, err)
+	return &trust.Checker{Policy: p, Namespaces: c}
 }
 
 func request(header string) *http.Request {
@@ -104,12 +116,18 @@ func TestAuthenticate(t *testing.T) {
 		"replaced":    bound("edge", "gw", "gw-native", "old-uid"),
 		"nolabel":     bound("edge", "gw", "gw-nolabel", "u3"),
 		"nocontainer": bound("edge", "gw", "gw-nocontainer", "u4"),
+		"forged":      bound("plain", "gw", "gw-forged", "u5"),
+		"foreign":     bound("edge", "gw", "gw-foreign", "u6"),
 	}}
+	forged := sidecarPod("gw-forged", "u5", true, true)
+	forged.Namespace = "plain"
+	foreign := sidecarPod("gw-foreign", "u6", true, true)
+	foreign.Spec.InitContainers[0].Image = "attacker.example/sidecar:test"
 	a := newTestAuth(t, rev,
 		sidecarPod("gw-native", "u1", true, true),
 		sidecarPod("gw-regular", "u2", true, false),
 		sidecarPod("gw-nolabel", "u3", false, true),
-		noContainer)
+		noContainer, forged, foreign)
 	tests := []struct {
 		name    string
 		header  string
@@ -130,6 +148,8 @@ func TestAuthenticate(t *testing.T) {
 		{name: "pod replaced", header: "Bearer replaced", wantErr: "has been replaced"},
 		{name: "pod without resolver label", header: "Bearer nolabel", wantErr: "label elasti.dev/resolver=true missing"},
 		{name: "pod without sidecar container", header: "Bearer nocontainer", wantErr: "no container named elasti-resolver"},
+		{name: "forged sidecar in a namespace that did not opt in", header: "Bearer forged", wantErr: "namespace plain has not opted in"},
+		{name: "sidecar container with a foreign image", header: "Bearer foreign", wantErr: `runs image "attacker.example/sidecar:test"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

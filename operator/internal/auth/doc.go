@@ -10,8 +10,9 @@
 //     before the token expires, so a sidecar's steady traffic costs one review per token);
 //  3. the token is bound to a pod (user.extra authentication.kubernetes.io/pod-name and
 //     pod-uid), which rules out long-lived Secret-based tokens and tokens of other workloads;
-//  4. that pod exists with that UID, carries the label names.LabelResolver=true and has a
-//     container (init or regular) named names.SidecarContainerName: it is an injected gateway.
+//  4. that pod exists with that UID and carries a sidecar Elasti trusts (package trust: the
+//     resolver label and container, the injected image, and a namespace a cluster admin opted
+//     in), the same rules the controller applies before it lists a sidecar in a proxy slice.
 //
 // Step 4 reads the manager's cache, so it is cheap and is done on every request: a pod that
 // loses its label or is deleted loses access at once, whatever the cache of step 2 says.

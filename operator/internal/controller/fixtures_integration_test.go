@@ -92,7 +92,7 @@ func newOperator(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic
 		scaler = countingScaler{ScaleHandler: sh, toZero: toZero}
 	}
 	rec := &Reconciler{Client: mgr.GetClient(), Scaler: scaler, Recorder: mgr.GetEventRecorder("elasti-operator"),
-		Tracker: NewTracker(), ResyncPeriod: time.Second}
+		Tracker: NewTracker(), ResyncPeriod: time.Second, Trust: testTrust(t, mgr.GetClient())}
 	require.NoError(t, rec.SetupWithManager(context.Background(), mgr))
 	eval := &fakeEvaluator{}
 	loop := &ScaleDownLoop{Reconciler: rec, APIReader: mgr.GetAPIReader(), Evaluator: eval,
@@ -127,7 +127,7 @@ func mustCreate(t *testing.T, c client.Client, objs ...client.Object) {
 func namespaces() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: shopNS}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: edgeNS}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: edgeNS, Annotations: map[string]string{names.AnnotationInject: names.InjectEnabled}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}},
 	}
 }
@@ -173,14 +173,20 @@ func elastiService(name string, triggers bool) *v1alpha1.ElastiService {
 	return es
 }
 
-// startSidecar creates a gateway pod carrying a native resolver sidecar and writes its status (no
-// kubelet in envtest).
+// startSidecar creates a gateway pod carrying a native resolver sidecar in the opted-in namespace
+// and writes its status (no kubelet in envtest).
 func startSidecar(t *testing.T, c client.Client, name, ip string, ready bool) *corev1.Pod {
 	t.Helper()
+	return startSidecarIn(t, c, edgeNS, name, ip, ready)
+}
+
+// startSidecarIn is startSidecar in any namespace.
+func startSidecarIn(t *testing.T, c client.Client, namespace, name, ip string, ready bool) *corev1.Pod {
+	t.Helper()
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: edgeNS, Labels: map[string]string{names.LabelResolver: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{names.LabelResolver: "true"}},
 		Spec: corev1.PodSpec{
-			InitContainers: []corev1.Container{{Name: names.SidecarContainerName, Image: "resolver",
+			InitContainers: []corev1.Container{{Name: names.SidecarContainerName, Image: testSidecarImage,
 				RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 				Ports:         []corev1.ContainerPort{{Name: names.PortNameProxy, ContainerPort: names.DefaultProxyPort}}}},
 			Containers: []corev1.Container{{Name: "gateway", Image: "gateway"}},
@@ -195,7 +201,7 @@ func setSidecarStatus(t *testing.T, c client.Client, p *corev1.Pod, ip string, r
 	t.Helper()
 	p.Status = corev1.PodStatus{
 		Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: ready, Image: "resolver", ImageID: "resolver"}},
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: ready, Image: testSidecarImage, ImageID: "resolver"}},
 		ContainerStatuses:     []corev1.ContainerStatus{{Name: "gateway", Ready: true, Image: "gateway", ImageID: "gateway"}},
 	}
 	require.NoError(t, c.Status().Update(context.Background(), p))

@@ -17,6 +17,8 @@ package controller
 // Pods: resolver sidecars (slice endpoints, token's bound pod) and target pods (probes); patch
 // writes the acked-services annotation on sidecar pods.
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// Namespaces: read only, for the opt-in annotation that decides whether a sidecar is trusted.
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // Deployments and StatefulSets: watched to notice a scale to or from zero done by anyone.
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
 // /scale of Deployments and StatefulSets: read and set replicas (ScaleHandler).

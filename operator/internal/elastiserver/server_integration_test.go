@@ -39,6 +39,7 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 	"github.com/elasti-dev/elasti/pkg/stream"
@@ -88,7 +89,7 @@ func setup(t *testing.T) *fixture {
 	ctx := context.Background()
 	f := &fixture{env: e}
 	shop := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"}}
-	edge := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "edge-"}}
+	edge := authtest.OptedInNamespace("edge-")
 	require.NoError(t, e.Client.Create(ctx, shop))
 	require.NoError(t, e.Client.Create(ctx, edge))
 	f.shop = shop.Name
@@ -106,10 +107,12 @@ func setup(t *testing.T) *fixture {
 	require.NoError(t, err)
 	certDir := t.TempDir()
 	pool := selfSigned(t, certDir)
+	policy, err := trust.NewPolicy(authtest.Image, "")
+	require.NoError(t, err)
 	srv, err := elastiserver.New(elastiserver.Options{
 		BindAddress: "127.0.0.1:0", CertDir: certDir,
 		Client: mgr.GetClient(), Cache: mgr.GetCache(), ScaleHandler: sh,
-		Authenticator: auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient()}),
+		Authenticator: auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: &trust.Checker{Policy: policy, Namespaces: mgr.GetClient()}}),
 	})
 	require.NoError(t, err)
 	require.NoError(t, mgr.Add(srv))
