@@ -65,6 +65,7 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	edge.Name = "edge"
 	require.NoError(t, c.Create(ctx, edge))
 	applyYAML(t, c, "manifests/base/rbac/operator/role.yaml", "manifests/base/operator/serviceaccount.yaml", "manifests/base/operator/rbac-bindings.yaml",
+		"manifests/base/operator/trigger-auth-rbac.yaml", // not bound: the operator must work without it
 		// Not run here (no kubelet), but validated by the API server.
 		"manifests/base/operator/deployment.yaml", "manifests/base/operator/service.yaml", "manifests/base/operator/pdb.yaml")
 	kubeconfig := operatorKubeconfig(t, env)

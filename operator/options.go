@@ -2,6 +2,7 @@ package operator
 
 import (
 	"flag"
+	"strings"
 	"time"
 
 	"github.com/elasti-dev/elasti/operator/internal/controller"
@@ -25,6 +26,8 @@ type Options struct {
 	// PrometheusAddress is the default Prometheus of triggers; PrometheusTimeout bounds a query.
 	PrometheusAddress string
 	PrometheusTimeout time.Duration
+	// PrometheusAllowedAddresses are the other base URLs triggers may name in serverAddress.
+	PrometheusAllowedAddresses []string
 	// PollInterval of the scale-down loop; SidecarAckTimeout bounds the wait for sidecar acks.
 	PollInterval      time.Duration
 	SidecarAckTimeout time.Duration
@@ -47,6 +50,14 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CertDir, "cert-dir", "/etc/elasti/tls", "Directory with the elastiserver's tls.crt and tls.key (reloaded when they change).")
 	fs.StringVar(&o.PrometheusAddress, "prometheus-address", "", "Prometheus base URL for triggers without metadata.serverAddress.")
 	fs.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", 10*time.Second, "Timeout of one Prometheus query.")
+	fs.Func("prometheus-allowed-addresses", "Comma-separated Prometheus base URLs that triggers may name in serverAddress, besides --prometheus-address; the operator queries no other address.", func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				o.PrometheusAllowedAddresses = append(o.PrometheusAllowedAddresses, a)
+			}
+		}
+		return nil
+	})
 	fs.DurationVar(&o.PollInterval, "poll-interval", controller.DefaultPollInterval, "How often the leader evaluates triggers.")
 	fs.DurationVar(&o.SidecarAckTimeout, "sidecar-ack-timeout", controller.DefaultSidecarAckTimeout, "How long a scale-down waits for the sidecars to acknowledge the service before it is cancelled.")
 	fs.StringVar(&o.TokenAudience, "token-audience", names.DefaultAudience, "Audience that sidecar ServiceAccount tokens must carry.")

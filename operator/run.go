@@ -29,6 +29,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("--sidecar-image: %w", err)
 	}
+	if _, err := triggers.NewServers(o.PrometheusAddress, o.PrometheusAllowedAddresses); err != nil {
+		return fmt.Errorf("--prometheus-address / --prometheus-allowed-addresses: %w", err)
+	}
 	mgr, err := newManager(o)
 	if err != nil {
 		return err
@@ -125,8 +128,11 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 		Reconciler: rec,
 		APIReader:  mgr.GetAPIReader(),
 		Evaluator: &triggers.Evaluator{
-			HTTPClient:           &http.Client{Timeout: o.PrometheusTimeout},
-			DefaultServerAddress: o.PrometheusAddress,
+			HTTPClient:             &http.Client{Timeout: o.PrometheusTimeout},
+			DefaultServerAddress:   o.PrometheusAddress,
+			AllowedServerAddresses: o.PrometheusAllowedAddresses,
+			Secrets:                mgr.GetAPIReader(), // get only: no cache (and no list/watch) of Secrets
+			Logger:                 ctrl.Log.WithName("triggers"),
 		},
 		InEnabledPeriod: triggers.InEnabledPeriod,
 		PollInterval:    o.PollInterval,
