@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"net/http"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
@@ -37,14 +40,15 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	checker := &trust.Checker{Policy: policy, Namespaces: mgr.GetClient()}
+	ackStore := &acks.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: names.SystemNamespace}
 	scaler, err := scaling.NewForConfig(mgr.GetConfig(), mgr.GetClient(), mgr.GetRESTMapper())
 	if err != nil {
 		return fmt.Errorf("building the scale handler: %w", err)
 	}
-	if err := addElastiServer(mgr, o, scaler, checker); err != nil {
+	if err := addElastiServer(mgr, o, scaler, checker, ackStore); err != nil {
 		return err
 	}
-	if err := addController(ctx, mgr, o, scaler, checker); err != nil {
+	if err := addController(ctx, mgr, o, scaler, checker, ackStore); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -80,7 +84,12 @@ func newManager(o Options) (manager.Manager, error) {
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&coordinationv1.Lease{}: acks.CacheByObject(names.SystemNamespace),
+			},
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -89,13 +98,14 @@ func newManager(o Options) (manager.Manager, error) {
 }
 
 // addElastiServer: every replica serves RequestCounts and sidecar streams from its own cache.
-func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker) error {
+func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
 	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: checker, Audience: o.TokenAudience})
 	srv, err := elastiserver.New(elastiserver.Options{
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(), // an ElastiService created a moment ago is not a 404
+		Acks:          ackStore,
 		Cache:         mgr.GetCache(),
 		ScaleHandler:  scaler,
 		Authenticator: authn,
@@ -112,7 +122,7 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 }
 
 // addController: the reconciler and the scale-down loop run on the leader only.
-func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker) error {
+func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
 	controller.RegisterMetrics()
 	rec := &controller.Reconciler{
 		Client:   mgr.GetClient(),
@@ -134,12 +144,17 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 			Secrets:                mgr.GetAPIReader(), // get only: no cache (and no list/watch) of Secrets
 			Logger:                 ctrl.Log.WithName("triggers"),
 		},
+		Acks:            ackStore,
 		InEnabledPeriod: triggers.InEnabledPeriod,
 		PollInterval:    o.PollInterval,
 		AckTimeout:      o.SidecarAckTimeout,
 	}
 	if err := mgr.Add(loop); err != nil {
 		return fmt.Errorf("adding the scale-down loop: %w", err)
+	}
+	collector := &acks.Collector{Store: ackStore, Pods: mgr.GetClient(), APIReader: mgr.GetAPIReader()}
+	if err := mgr.Add(collector); err != nil {
+		return fmt.Errorf("adding the acknowledgement lease collector: %w", err)
 	}
 	return nil
 }

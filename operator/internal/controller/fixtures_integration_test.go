@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
@@ -207,15 +209,16 @@ func setSidecarStatus(t *testing.T, c client.Client, p *corev1.Pod, ip string, r
 	require.NoError(t, c.Status().Update(context.Background(), p))
 }
 
-// ack writes the acked annotation the elastiserver would write for a sidecar.
+// ack records what the elastiserver would record for a sidecar's ack (comma-separated keys).
 func ack(t *testing.T, c client.Client, pod *corev1.Pod, keys string) {
 	t.Helper()
-	orig := pod.DeepCopy()
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
+	var services []string
+	if keys != "" {
+		services = strings.Split(keys, ",")
 	}
-	pod.Annotations[names.AnnotationAckedServices] = keys
-	require.NoError(t, c.Patch(context.Background(), pod, client.MergeFrom(orig)))
+	store := &acks.Store{Client: c, Namespace: leaseNS}
+	_, err := store.Record(context.Background(), acks.Sidecar{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}, services)
+	require.NoError(t, err)
 }
 
 // setTargetEndpoints writes the Service's own EndpointSlice (the endpoint controller's job) with

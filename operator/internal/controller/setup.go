@@ -157,8 +157,8 @@ func requests(items []v1alpha1.ElastiService, keep func(*v1alpha1.ElastiService)
 }
 
 // sidecarChanged passes resolver pods whose slice endpoint would change (address, readiness,
-// termination, proxy port); a pod update that only touches, say, the acked annotation does not
-// re-enqueue every ElastiService.
+// termination, proxy port) or whose trust may change (the sidecar's image); a pod update that only
+// touches, say, an annotation does not re-enqueue every ElastiService.
 func sidecarChanged() predicate.Predicate {
 	isSidecar := func(o client.Object) bool { return o.GetLabels()[names.LabelResolver] == "true" }
 	return predicate.Funcs{

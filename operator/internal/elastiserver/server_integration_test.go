@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +37,7 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
@@ -92,6 +94,7 @@ func setup(t *testing.T) *fixture {
 	edge := authtest.OptedInNamespace("edge-")
 	require.NoError(t, e.Client.Create(ctx, shop))
 	require.NoError(t, e.Client.Create(ctx, edge))
+	require.NoError(t, e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: names.SystemNamespace}}))
 	f.shop = shop.Name
 	f.createTarget(t)
 
@@ -295,12 +298,24 @@ func TestIntegrationElastiServer(t *testing.T) {
 		assert.Equal(t, elastiserver.StateReady, ans.State, "the stream state has a ready endpoint")
 	})
 
-	t.Run("ack annotates the sidecar pod", func(t *testing.T) {
+	t.Run("ack is recorded in the sidecar's Lease, not on its pod", func(t *testing.T) {
+		before := &corev1.Pod{}
+		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), before))
 		resp, body := f.do(t, http.MethodPost, stream.AckPath, f.token, `{"version":3,"services":["`+key+`"]}`)
 		require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
-		p := &corev1.Pod{}
-		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), p))
-		assert.Equal(t, key, p.Annotations[names.AnnotationAckedServices])
+		l := &coordinationv1.Lease{}
+		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKey{Namespace: names.SystemNamespace, Name: acks.LeaseName(f.pod.UID)}, l))
+		assert.Equal(t, []string{key}, acks.Services(l))
+		after := &corev1.Pod{}
+		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), after))
+		assert.Equal(t, before.ResourceVersion, after.ResourceVersion, "the pod was not written")
+		// A second sidecar replica's ack that adds a service reaches the same Lease incrementally.
+		resp, body = f.do(t, http.MethodPost, stream.AckPath, f.token, `{"version":4,"services":["`+key+`","other/svc"]}`)
+		require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
+		require.Eventually(t, func() bool {
+			require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(l), l))
+			return len(acks.Services(l)) == 2
+		}, 10*time.Second, 50*time.Millisecond)
 	})
 
 	t.Run("deleting the ElastiService removes the service from the stream", func(t *testing.T) {
