@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
@@ -33,6 +34,8 @@ type Options struct {
 	SidecarAckTimeout time.Duration
 	// TokenAudience that sidecar tokens must carry; ClusterDomain completes service host names.
 	TokenAudience string
+	// TokenReviewsPerSecond bounds the TokenReviews sent to authenticate sidecars.
+	TokenReviewsPerSecond float64
 	ClusterDomain string
 	// SidecarImage is the image the webhook injects (its --sidecar-image): only sidecars running
 	// it (any tag of its repository) in opted-in namespaces are trusted.
@@ -61,6 +64,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.PollInterval, "poll-interval", controller.DefaultPollInterval, "How often the leader evaluates triggers.")
 	fs.DurationVar(&o.SidecarAckTimeout, "sidecar-ack-timeout", controller.DefaultSidecarAckTimeout, "How long a scale-down waits for the sidecars to acknowledge the service before it is cancelled.")
 	fs.StringVar(&o.TokenAudience, "token-audience", names.DefaultAudience, "Audience that sidecar ServiceAccount tokens must carry.")
+	fs.Float64Var(&o.TokenReviewsPerSecond, "tokenreviews-per-second", auth.DefaultReviewsPerSecond, "Most TokenReviews per second this replica sends to authenticate sidecars (burst twice as many); sign-ins above it get 503 and retry. Tokens that are not JWTs for the audience, or have expired, never cost one.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
 	fs.StringVar(&o.SidecarImage, "sidecar-image", "", "Resolver image the webhook injects (the webhook's --sidecar-image; required): only sidecars running an image of its repository, in namespaces opted in, are trusted.")
 }

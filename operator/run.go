@@ -99,7 +99,8 @@ func newManager(o Options) (manager.Manager, error) {
 
 // addElastiServer: every replica serves RequestCounts and sidecar streams from its own cache.
 func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
-	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: checker, Audience: o.TokenAudience})
+	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: checker, Audience: o.TokenAudience,
+		ReviewsPerSecond: o.TokenReviewsPerSecond})
 	srv, err := elastiserver.New(elastiserver.Options{
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,

@@ -4,6 +4,8 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,6 +20,17 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
+
+// countingReviewer counts the TokenReviews that reach the API server.
+type countingReviewer struct {
+	auth.TokenReviewer
+	calls atomic.Int32
+}
+
+func (c *countingReviewer) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.calls.Add(1)
+	return c.TokenReviewer.Create(ctx, obj, opts...)
+}
 
 func TestIntegrationAuthenticator(t *testing.T) {
 	e := testenv.Start(t, nil)
@@ -74,6 +87,30 @@ func TestIntegrationAuthenticator(t *testing.T) {
 		_, err := a.AuthenticateToken(ctx, token(forged, names.DefaultAudience))
 		require.ErrorIs(t, err, auth.ErrUnauthenticated)
 		assert.Contains(t, err.Error(), "has not opted in")
+	})
+	t.Run("1,000 garbage tokens cost no TokenReview", func(t *testing.T) {
+		counting := &countingReviewer{TokenReviewer: e.Client}
+		flooded := auth.New(auth.Options{Reviewer: counting, Pods: e.Client, Trust: checker})
+		other := token(sidecar, "https://kubernetes.default.svc") // a real token, another audience
+		for i := range 1000 {
+			var g string
+			switch i % 4 {
+			case 0:
+				g = fmt.Sprintf("garbage-%d", i)
+			case 1:
+				g = fmt.Sprintf("%d.%d.%d", i, i, i)
+			case 2:
+				g = other
+			case 3:
+				g = other[:len(other)/2] + fmt.Sprint(i) // truncated
+			}
+			_, err := flooded.AuthenticateToken(ctx, g)
+			require.ErrorIs(t, err, auth.ErrUnauthenticated)
+		}
+		assert.Zero(t, counting.calls.Load(), "TokenReviews sent to the API server")
+		_, err := flooded.AuthenticateToken(ctx, token(sidecar, names.DefaultAudience))
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), counting.calls.Load(), "a real sidecar token still costs one")
 	})
 	t.Run("garbage token", func(t *testing.T) {
 		_, err := a.AuthenticateToken(ctx, "not-a-jwt")
