@@ -34,12 +34,12 @@ type Options struct {
 	SidecarAckTimeout time.Duration
 	// TokenAudience that sidecar tokens must carry; ClusterDomain completes service host names.
 	TokenAudience string
-	// TokenReviewsPerSecond bounds the TokenReviews sent to authenticate sidecars.
-	TokenReviewsPerSecond float64
 	ClusterDomain string
 	// SidecarImage is the image the webhook injects (its --sidecar-image): only sidecars running
 	// it (any tag of its repository) in opted-in namespaces are trusted.
 	SidecarImage string
+	// TokenReviewsPerSecond bounds the TokenReviews sent to authenticate sidecars.
+	TokenReviewsPerSecond float64
 }
 
 // BindFlags registers the operator's flags on fs, with their defaults.

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"net/http"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -18,6 +16,7 @@ import (
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
@@ -62,8 +61,7 @@ func Run(ctx context.Context, o Options) error {
 	return mgr.Start(ctx)
 }
 
-// newManager: the cache holds every Pod, Service and EndpointSlice (sidecar pods are found by
-// label, target pods by the Service's slices; managed fields are stripped to save memory).
+// newManager builds the manager with cacheOptions.
 func newManager(o Options) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -84,18 +82,17 @@ func newManager(o Options) (manager.Manager, error) {
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{
-			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				&coordinationv1.Lease{}: acks.CacheByObject(names.SystemNamespace),
-			},
-		},
+		Cache:                         cacheOptions(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	return mgr, nil
 }
+
+// cacheOptions: what the manager's cache holds, each object trimmed to the fields the operator
+// reads (package cacheopts).
+func cacheOptions() cache.Options { return cacheopts.Options(names.SystemNamespace) }
 
 // addElastiServer: every replica serves RequestCounts and sidecar streams from its own cache.
 func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {

@@ -27,6 +27,7 @@ import (
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
 	"github.com/elasti-dev/elasti/operator/internal/acks"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
@@ -79,6 +80,7 @@ func newOperator(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic
 		HealthProbeBindAddress: "0",
 		Logger:                 zap.New(zap.UseDevMode(true)),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:                  cacheopts.Options(leaseNS), // trimmed objects, as in the operator
 	}
 	if leaderID != "" {
 		opts.LeaderElection, opts.LeaderElectionID, opts.LeaderElectionNamespace = true, leaderID, leaseNS

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
@@ -79,4 +80,41 @@ func TestSidecarChangedOnImage(t *testing.T) {
 	swapped := *pod.DeepCopy()
 	swapped.Spec.InitContainers[0].Image = "attacker.example/sidecar:test"
 	assert.True(t, sidecarChanged().Update(updateEvent(&pod, &swapped)), "the image decides trust; it is mutable on a running pod")
+}
+
+// TestTrimmedSidecarPodsDecideTheSame: the cache stores pods trimmed by cacheopts.TrimPod; what
+// the controller and the trust policy decide from a trimmed pod must be what they decide from
+// the whole pod.
+func TestTrimmedSidecarPodsDecideTheSame(t *testing.T) {
+	p, err := trust.NewPolicy(testSidecarImage, names.SystemNamespace)
+	require.NoError(t, err)
+	edge := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "edge", Annotations: map[string]string{names.AnnotationInject: names.InjectEnabled}}}
+	terminating := sidecarPod("t", []string{"10.0.0.3"}, true, true, 9000)
+	terminating.DeletionTimestamp = &metav1.Time{}
+	foreign := inNamespace(sidecarPod("f", []string{"10.0.0.4"}, true, false, 0), "edge")
+	foreign.Spec.Containers[1].Image = "attacker.example/x:1"
+	override := inNamespace(sidecarPod("o", []string{"10.0.0.5"}, true, true, 0), "edge")
+	override.Annotations = map[string]string{names.AnnotationSidecarImage: "mirror/s:1"}
+	override.Spec.InitContainers[0].Image = "mirror/s:1"
+	failed := sidecarPod("done", []string{"10.0.0.6"}, false, true, 0)
+	failed.Status.Phase = corev1.PodFailed
+	for _, pod := range []*corev1.Pod{
+		inNamespace(sidecarPod("native", []string{"10.0.0.1", "fd00::1"}, true, true, 0), "edge"),
+		inNamespace(sidecarPod("regular", []string{"10.0.0.2"}, false, false, 9100), "edge"),
+		inNamespace(terminating, "edge"), foreign, override, inNamespace(failed, "edge"),
+		inNamespace(sidecarPod("noip", nil, true, true, 0), "edge"),
+	} {
+		t.Run(pod.Name, func(t *testing.T) {
+			obj, err := cacheopts.TrimPod(pod.DeepCopy())
+			require.NoError(t, err)
+			trimmed := obj.(*corev1.Pod)
+			want, wantOK := sidecarFromPod(pod)
+			got, gotOK := sidecarFromPod(trimmed)
+			assert.Equal(t, wantOK, gotOK)
+			assert.Equal(t, want, got)
+			assert.Equal(t, p.Check(pod, edge) == nil, p.Check(trimmed, edge) == nil)
+			assert.Equal(t, trustInputs(pod), trustInputs(trimmed))
+			assert.Equal(t, pod.Labels[names.LabelResolver], trimmed.Labels[names.LabelResolver])
+		})
+	}
 }

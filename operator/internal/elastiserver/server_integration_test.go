@@ -40,6 +40,7 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
 	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -104,7 +105,8 @@ func setup(t *testing.T) *fixture {
 	f.token, err = authtest.Token(ctx, e.Config, pod, names.DefaultAudience)
 	require.NoError(t, err)
 
-	mgr, err := manager.New(e.Config, manager.Options{Scheme: e.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := manager.New(e.Config, manager.Options{Scheme: e.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cacheopts.Options(names.SystemNamespace)}) // trimmed objects, as in the operator
 	require.NoError(t, err)
 	sh, err := scaling.NewForConfig(e.Config, mgr.GetClient(), mgr.GetRESTMapper())
 	require.NoError(t, err)
