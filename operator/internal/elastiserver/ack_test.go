@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ackstore "github.com/elasti-dev/elasti/operator/internal/acks"
+	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -106,4 +107,21 @@ func FuzzDecodeAck(f *testing.F) {
 			t.Fatalf("annotation value would hold an empty key: %q", ack.Services)
 		}
 	})
+}
+
+// TestThrottledSignInIs503: a sign-in refused by the TokenReview rate limit is retried, not
+// refused.
+func TestThrottledSignInIs503(t *testing.T) {
+	f := newFixture(t, gatewayPod("gw-1"))
+	f.srv.opts.Authenticator = throttled{}
+	w := call(f.srv.Handler(), http.MethodPost, stream.AckPath, "gw-1", strings.NewReader(`{"version":1,"services":[]}`))
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Contains(t, w.Body.String(), "rate limit")
+}
+
+type throttled struct{}
+
+func (throttled) Authenticate(context.Context, *http.Request) (auth.Caller, error) {
+	return auth.Caller{}, auth.ErrThrottled
 }
