@@ -69,15 +69,22 @@ func BenchmarkCacheMemory(b *testing.B) {
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject:         map[client.Object]cache.ByObject{&coordinationv1.Lease{}: acks.CacheByObject(names.SystemNamespace)},
 	}
+	all := []client.Object{&v1alpha1.ElastiService{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Pod{},
+		&corev1.Namespace{}, &appsv1.Deployment{}, &appsv1.StatefulSet{}, &coordinationv1.Lease{}}
+	podsOnly := []client.Object{&corev1.Pod{}}
 	for _, v := range []struct {
-		name string
-		opts cache.Options
-	}{{"before", before}, {"after", cacheOptions()}} {
+		name    string
+		opts    cache.Options
+		objects []client.Object
+	}{
+		{"before", before, all}, {"after", cacheOptions(), all},
+		{"before-pods-only", before, podsOnly}, {"after-pods-only", cacheOptions(), podsOnly},
+	} {
 		b.Run(v.name, func(b *testing.B) {
 			var heap, pods float64
 			n := 0
 			for b.Loop() {
-				h, p := cacheHeap(b, cfg, env, v.opts)
+				h, p := cacheHeap(b, cfg, env, v.opts, v.objects)
 				heap, pods, n = heap+h, pods+p, n+1
 			}
 			b.ReportMetric(heap/float64(n)/(1<<20), "heap-MiB")
@@ -86,9 +93,9 @@ func BenchmarkCacheMemory(b *testing.B) {
 	}
 }
 
-// cacheHeap starts a cache with opts and the informers the operator uses, waits for it to sync,
-// and returns the live heap it added and the number of pods it holds.
-func cacheHeap(b *testing.B, cfg *rest.Config, env *testenv.Env, opts cache.Options) (float64, float64) {
+// cacheHeap starts a cache with opts and informers for objects (all: those the operator uses),
+// waits for it to sync, and returns the live heap it added and the number of pods it holds.
+func cacheHeap(b *testing.B, cfg *rest.Config, env *testenv.Env, opts cache.Options, objects []client.Object) (float64, float64) {
 	b.Helper()
 	opts.Scheme = env.Scheme
 	runtime.GC()
@@ -101,8 +108,7 @@ func cacheHeap(b *testing.B, cfg *rest.Config, env *testenv.Env, opts cache.Opti
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, o := range []client.Object{&v1alpha1.ElastiService{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Pod{},
-		&corev1.Namespace{}, &appsv1.Deployment{}, &appsv1.StatefulSet{}, &coordinationv1.Lease{}} {
+	for _, o := range objects {
 		if _, err := ca.GetInformer(ctx, o); err != nil {
 			b.Fatal(err)
 		}
