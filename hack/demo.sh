@@ -28,7 +28,13 @@ ns_labelled() { [ "$(k get ns "$NS" -o 'jsonpath={.metadata.labels.elasti\.dev/i
 app_pods() { k -n "$NS" get pods -l app=demo-app -o name 2>/dev/null | grep -c . || true; }
 no_app_pods() { [ "$(app_pods)" = 0 ]; }
 app_ready() { [ "$(k -n "$NS" get deploy demo-app -o 'jsonpath={.status.readyReplicas}')" = 1 ]; }
-acked() { grep -qx "$NS/demo-app" <<< "$(k -n "$NS" get pod "$(gateway_pod)" -o 'jsonpath={.metadata.annotations.elasti\.dev/acked-services}' 2>/dev/null | tr ',' '\n')"; }
+# acked: the gateway's sidecar acknowledged demo-app (its Lease elasti-acks-<pod uid> in
+# elasti-system has the annotation <namespace>.ack.elasti.dev/demo-app; docs/stream.md).
+acked() {
+  local uid; uid="$(k -n "$NS" get pod "$(gateway_pod)" -o 'jsonpath={.metadata.uid}' 2>/dev/null)"
+  [ -n "$uid" ] && k -n elasti-system get lease "elasti-acks-$uid" -o 'jsonpath={.metadata.annotations}' 2>/dev/null |
+    grep -q "\"$NS.ack.elasti.dev/demo-app\""
+}
 proxy_slice() {
   k -n "$NS" get endpointslices -l "kubernetes.io/service-name=demo-app,elasti.dev/elastiservice=demo-app" \
     -o 'jsonpath={.items[*].endpoints[*].addresses[0]}' 2>/dev/null | grep -q .

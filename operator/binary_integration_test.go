@@ -58,10 +58,14 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	env := testenv.Start(t, nil)
 	c := env.Client
 	ctx := context.Background()
-	for _, ns := range []string{names.SystemNamespace, "shop", "edge"} {
+	for _, ns := range []string{names.SystemNamespace, "shop", "plain"} {
 		require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
+	edge := authtest.OptedInNamespace("")
+	edge.Name = "edge"
+	require.NoError(t, c.Create(ctx, edge))
 	applyYAML(t, c, "manifests/base/rbac/operator/role.yaml", "manifests/base/operator/serviceaccount.yaml", "manifests/base/operator/rbac-bindings.yaml",
+		"manifests/base/operator/trigger-auth-rbac.yaml", // not bound: the operator must work without it
 		// Not run here (no kubelet), but validated by the API server.
 		"manifests/base/operator/deployment.yaml", "manifests/base/operator/service.yaml", "manifests/base/operator/pdb.yaml")
 	kubeconfig := operatorKubeconfig(t, env)
@@ -107,7 +111,17 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, post(http.MethodGet, token, ""))
 	assert.Equal(t, http.StatusBadRequest, post(http.MethodPost, token, `{"count":1,"svc":"orders"`))
 	assert.Equal(t, http.StatusNotFound, post(http.MethodPost, token, `{"count":1,"svc":"nothing","namespace":"shop"}`))
+	reviewsBefore := metricSum(t, ports[1], "elasti_operator_tokenreviews_total")
+	for i := range 1000 {
+		require.Equal(t, http.StatusUnauthorized, post(http.MethodPost, fmt.Sprintf("garbage-%d.x.y", i), valid))
+	}
+	assert.Equal(t, reviewsBefore, metricSum(t, ports[1], "elasti_operator_tokenreviews_total"), "1,000 garbage tokens cost no TokenReview")
+	forged, err := authtest.CreateSidecar(ctx, c, authtest.SidecarPod("plain", "forged", "gw"))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, post(http.MethodPost, sidecarToken(t, env.Config, forged), valid),
+		"a sidecar pod in a namespace that did not opt in")
 	assert.Equal(t, http.StatusAccepted, post(http.MethodPost, token, valid))
+	assert.Greater(t, metricSum(t, ports[1], "elasti_operator_tokenreviews_total"), reviewsBefore, "the metric counts real reviews")
 	d := &appsv1.Deployment{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "orders"}, d))
 	assert.Equal(t, int32(2), ptr.Deref(d.Spec.Replicas, 0), "scaled from 0 to minTargetReplicas")
@@ -118,6 +132,26 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	resp.Body.Close()
 	assert.Contains(t, string(metrics), `elasti_operator_mode{mode="proxy",name="orders",namespace="shop"} 1`)
 	assert.NotContains(t, logs.String(), "forbidden", "the generated RBAC lacks a permission")
+}
+
+// metricSum adds up every series of a metric on the operator's /metrics.
+func metricSum(t *testing.T, port int, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	sum := 0.0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, " ")) {
+			var v float64
+			_, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v)
+			require.NoError(t, err, line)
+			sum += v
+		}
+	}
+	return sum
 }
 
 // createWorld makes a Deployment at zero, its Service, a ready sidecar pod and an ElastiService.
@@ -132,6 +166,7 @@ func createWorld(t *testing.T, c client.Client) *corev1.Pod {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: corev1.ServiceSpec{
 			Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "edge"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "plain"}},
 		&v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: v1alpha1.ElastiServiceSpec{
 			Service: "orders", MinTargetReplicas: 2,
 			ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "orders"}}},
@@ -242,7 +277,8 @@ func startOperator(t *testing.T, dir, kubeconfig string, ports []int) *syncBuffe
 		fmt.Sprintf("--elastiserver-bind-address=127.0.0.1:%d", ports[0]),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[1]),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[2]),
-		"--leader-elect", "--leader-election-namespace="+names.SystemNamespace, "--poll-interval=1s")
+		"--leader-elect", "--leader-election-namespace="+names.SystemNamespace, "--poll-interval=1s",
+		"--sidecar-image="+authtest.Image)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -2,8 +2,10 @@ package operator
 
 import (
 	"flag"
+	"strings"
 	"time"
 
+	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
@@ -26,6 +28,8 @@ type Options struct {
 	// PrometheusAddress is the default Prometheus of triggers; PrometheusTimeout bounds a query.
 	PrometheusAddress string
 	PrometheusTimeout time.Duration
+	// PrometheusAllowedAddresses are the other base URLs triggers may name in serverAddress.
+	PrometheusAllowedAddresses []string
 	// PollInterval of the scale-down loop; SidecarAckTimeout bounds the wait for sidecar acks.
 	PollInterval      time.Duration
 	SidecarAckTimeout time.Duration
@@ -34,6 +38,11 @@ type Options struct {
 	ClusterDomain string
 	// SidecarPortRange is where each Service port's sidecar port is allocated ("first-last").
 	SidecarPortRange string
+	// SidecarImage is the image the webhook injects (its --sidecar-image): only sidecars running
+	// it (any tag of its repository) in opted-in namespaces are trusted.
+	SidecarImage string
+	// TokenReviewsPerSecond bounds the TokenReviews sent to authenticate sidecars.
+	TokenReviewsPerSecond float64
 }
 
 // BindFlags registers the operator's flags on fs, with their defaults.
@@ -47,9 +56,19 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CertDir, "cert-dir", "/etc/elasti/tls", "Directory with the elastiserver's tls.crt and tls.key (reloaded when they change).")
 	fs.StringVar(&o.PrometheusAddress, "prometheus-address", "", "Prometheus base URL for triggers without metadata.serverAddress.")
 	fs.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", 10*time.Second, "Timeout of one Prometheus query.")
+	fs.Func("prometheus-allowed-addresses", "Comma-separated Prometheus base URLs that triggers may name in serverAddress, besides --prometheus-address; the operator queries no other address.", func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				o.PrometheusAllowedAddresses = append(o.PrometheusAllowedAddresses, a)
+			}
+		}
+		return nil
+	})
 	fs.DurationVar(&o.PollInterval, "poll-interval", controller.DefaultPollInterval, "How often the leader evaluates triggers.")
 	fs.DurationVar(&o.SidecarAckTimeout, "sidecar-ack-timeout", controller.DefaultSidecarAckTimeout, "How long a scale-down waits for the sidecars to acknowledge the service before it is cancelled.")
 	fs.StringVar(&o.TokenAudience, "token-audience", names.DefaultAudience, "Audience that sidecar ServiceAccount tokens must carry.")
+	fs.Float64Var(&o.TokenReviewsPerSecond, "tokenreviews-per-second", auth.DefaultReviewsPerSecond, "Most TokenReviews per second this replica sends to authenticate sidecars (burst twice as many); sign-ins above it get 503 and retry. Tokens that are not JWTs for the audience, or have expired, never cost one.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
 	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", portrange.Default, "Ports (first-last) allocated to Service ports, one each, on which every resolver sidecar listens; the webhook's --sidecar-port-range must be the same. Gateway pods must not use them.")
+	fs.StringVar(&o.SidecarImage, "sidecar-image", "", "Resolver image the webhook injects (the webhook's --sidecar-image; required): only sidecars running an image of its repository, in namespaces opted in, are trusted.")
 }

@@ -14,29 +14,42 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
+	"github.com/elasti-dev/elasti/operator/internal/trust"
+	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
 
 // Run builds the manager and everything it runs, then blocks until ctx ends.
 func Run(ctx context.Context, o Options) error {
+	policy, err := trust.NewPolicy(o.SidecarImage, names.SystemNamespace)
+	if err != nil {
+		return fmt.Errorf("--sidecar-image: %w", err)
+	}
+	if _, err := triggers.NewServers(o.PrometheusAddress, o.PrometheusAllowedAddresses); err != nil {
+		return fmt.Errorf("--prometheus-address / --prometheus-allowed-addresses: %w", err)
+	}
 	mgr, err := newManager(o)
 	if err != nil {
 		return err
 	}
+	checker := &trust.Checker{Policy: policy, Namespaces: mgr.GetClient()}
+	ackStore := &acks.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Namespace: names.SystemNamespace}
 	scaler, err := scaling.NewForConfig(mgr.GetConfig(), mgr.GetClient(), mgr.GetRESTMapper())
 	if err != nil {
 		return fmt.Errorf("building the scale handler: %w", err)
 	}
-	if err := addElastiServer(mgr, o, scaler); err != nil {
+	if err := addElastiServer(mgr, o, scaler, checker, ackStore); err != nil {
 		return err
 	}
-	if err := addController(ctx, mgr, o, scaler); err != nil {
+	if err := addController(ctx, mgr, o, scaler, checker, ackStore); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -50,8 +63,7 @@ func Run(ctx context.Context, o Options) error {
 	return mgr.Start(ctx)
 }
 
-// newManager: the cache holds every Pod, Service and EndpointSlice (sidecar pods are found by
-// label, target pods by the Service's slices; managed fields are stripped to save memory).
+// newManager builds the manager with cacheOptions.
 func newManager(o Options) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -72,7 +84,7 @@ func newManager(o Options) (manager.Manager, error) {
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                         cacheOptions(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -80,14 +92,20 @@ func newManager(o Options) (manager.Manager, error) {
 	return mgr, nil
 }
 
+// cacheOptions: what the manager's cache holds, each object trimmed to the fields the operator
+// reads (package cacheopts).
+func cacheOptions() cache.Options { return cacheopts.Options(names.SystemNamespace) }
+
 // addElastiServer: every replica serves RequestCounts and sidecar streams from its own cache.
-func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
-	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Audience: o.TokenAudience})
+func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
+	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: checker, Audience: o.TokenAudience,
+		ReviewsPerSecond: o.TokenReviewsPerSecond})
 	srv, err := elastiserver.New(elastiserver.Options{
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(), // an ElastiService created a moment ago is not a 404
+		Acks:          ackStore,
 		Cache:         mgr.GetCache(),
 		ScaleHandler:  scaler,
 		Authenticator: authn,
@@ -104,7 +122,7 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 }
 
 // addController: the reconciler and the scale-down loop run on the leader only.
-func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler) error {
+func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
 	controller.RegisterMetrics()
 	portRange, err := portrange.Parse(o.SidecarPortRange)
 	if err != nil {
@@ -117,6 +135,7 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 		Recorder:  mgr.GetEventRecorder("elasti-operator"),
 		Tracker:   controller.NewTracker(),
 		Ports:     ports.New(portRange),
+		Trust:     checker,
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the elastiservice controller: %w", err)
@@ -125,15 +144,23 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 		Reconciler: rec,
 		APIReader:  mgr.GetAPIReader(),
 		Evaluator: &triggers.Evaluator{
-			HTTPClient:           &http.Client{Timeout: o.PrometheusTimeout},
-			DefaultServerAddress: o.PrometheusAddress,
+			HTTPClient:             &http.Client{Timeout: o.PrometheusTimeout},
+			DefaultServerAddress:   o.PrometheusAddress,
+			AllowedServerAddresses: o.PrometheusAllowedAddresses,
+			Secrets:                mgr.GetAPIReader(), // get only: no cache (and no list/watch) of Secrets
+			Logger:                 ctrl.Log.WithName("triggers"),
 		},
+		Acks:            ackStore,
 		InEnabledPeriod: triggers.InEnabledPeriod,
 		PollInterval:    o.PollInterval,
 		AckTimeout:      o.SidecarAckTimeout,
 	}
 	if err := mgr.Add(loop); err != nil {
 		return fmt.Errorf("adding the scale-down loop: %w", err)
+	}
+	collector := &acks.Collector{Store: ackStore, Pods: mgr.GetClient(), APIReader: mgr.GetAPIReader()}
+	if err := mgr.Add(collector); err != nil {
+		return fmt.Errorf("adding the acknowledgement lease collector: %w", err)
 	}
 	return nil
 }

@@ -31,7 +31,8 @@ triggers:
     serverAddress: http://prometheus.monitoring.svc:9090
     threshold: "0.5"
     uptimeFilter: container="prometheus"
-    headers: {X-Scope-OrgID: team-a}
+    headers: {X-Scope-OrgID: team-a, thanos-tenant: team-a}
+    authSecretRef: {name: prometheus-credentials}
 autoscaler: {type: keda, name: orders}
 enabledPeriod: {schedule: "0 9 * * 1-5", duration: 8h, timeZone: Europe/Berlin}
 `
@@ -131,6 +132,9 @@ func TestIntegrationCRD(t *testing.T) {
 		{"unknown trigger type", withSpec(t, "triggers", "[{type: cpu, metadata: {query: x, threshold: 1}}]"), `spec.triggers[0].type: Unsupported value: "cpu": supported values: "prometheus"`},
 		{"prometheus without query", withSpec(t, "triggers", "[{type: prometheus, metadata: {threshold: 1}}]"), "a prometheus trigger needs metadata.query"},
 		{"bad server address", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, serverAddress: 'prometheus:9090'}}]"), "serverAddress must be an http:// or https:// URL"},
+		{"credentials in a header", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, headers: {Authorization: 'Bearer x'}}}]"), "only the tenant headers X-Scope-OrgID and THANOS-TENANT are allowed"},
+		{"a header that is not a tenant header", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, headers: {X-Scope-OrgID: a, Host: metadata}}}]"), "only the tenant headers"},
+		{"authSecretRef without a name", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, authSecretRef: {}}}]"), "spec.triggers[0].metadata.authSecretRef.name: Required value"},
 		{"unknown autoscaler", withSpec(t, "autoscaler", "{type: vpa, name: x}"), `spec.autoscaler.type: Unsupported value: "vpa": supported values: "hpa", "keda"`},
 		{"cron with 6 fields", withSpec(t, "enabledPeriod", "{schedule: '0 0 9 * * 1-5', duration: 8h}"), "schedule must be a 5-field cron expression"},
 		{"cron bad minute", withSpec(t, "enabledPeriod", "{schedule: '61 9 * * *', duration: 8h}"), "the minute field (1st) must be"},

@@ -122,7 +122,9 @@ type TriggerMetadata struct {
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	Query string `json:"query,omitempty"`
-	// ServerAddress is the Prometheus base URL; the operator's --prometheus-address is used when empty.
+	// ServerAddress is the Prometheus base URL; the operator's --prometheus-address is used when
+	// empty. Any other address must be one the operator allows (--prometheus-allowed-addresses):
+	// the operator sends requests only to addresses its admin chose.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^https?://[^ ]+$')",message="serverAddress must be an http:// or https:// URL"
 	// +optional
@@ -140,9 +142,26 @@ type TriggerMetadata struct {
 	// the trigger reports an error and nothing is scaled down.
 	// +optional
 	UptimeFilter string `json:"uptimeFilter,omitempty"`
-	// Headers are sent with every query (e.g. X-Scope-OrgID for Mimir or Thanos).
+	// Headers are sent with every query. Only tenant headers are allowed: X-Scope-OrgID (Cortex,
+	// Mimir, Loki) and THANOS-TENANT (Thanos). Credentials go in AuthSecretRef, never here.
+	// +kubebuilder:validation:MaxProperties=4
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.lowerAscii() in ['x-scope-orgid', 'thanos-tenant'])",message="headers: only the tenant headers X-Scope-OrgID and THANOS-TENANT are allowed; put credentials in authSecretRef"
 	// +optional
 	Headers map[string]string `json:"headers,omitempty"`
+	// AuthSecretRef names a Secret in the ElastiService's namespace with the credentials of
+	// ServerAddress: the key bearerToken (sent as "Authorization: Bearer"), or the keys username
+	// and password (basic auth). The Secret must be labelled elasti.dev/trigger-auth=true, and the
+	// operator must be allowed to read it (see docs/operator.md).
+	// +optional
+	AuthSecretRef *SecretReference `json:"authSecretRef,omitempty"`
+}
+
+// SecretReference names a Secret in the ElastiService's namespace.
+type SecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // AutoscalerSpec names another autoscaler of the target.

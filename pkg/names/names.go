@@ -26,9 +26,6 @@ const (
 	// AnnotationSidecarStatus lists exactly what the webhook injected (JSON), so a reinvocation can
 	// strip it and inject again.
 	AnnotationSidecarStatus = "elasti.dev/sidecar-status"
-	// AnnotationAckedServices is written by the operator on a sidecar pod: the comma-separated,
-	// sorted namespace/name keys of the services that sidecar has acknowledged on its stream.
-	AnnotationAckedServices = "elasti.dev/acked-services"
 	// LabelComponent marks Elasti's own pods (the webhook's objectSelector excludes them).
 	LabelComponent = "elasti.dev/component"
 

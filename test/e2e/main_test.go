@@ -66,24 +66,29 @@ func TestMain(m *testing.M) {
 }
 
 // tuneOperator sets the operator's --poll-interval to E2E_OPERATOR_POLL_INTERVAL (default 2s)
-// for the suite, so that trigger scenarios do not wait 30 s per evaluation ("off" leaves it).
+// for the suite, so that trigger scenarios do not wait 30 s per evaluation ("off" leaves it), and
+// allows the suite's Prometheus (--prometheus-allowed-addresses: the operator queries no other).
 func tuneOperator() func(context.Context) error {
-	interval := os.Getenv("E2E_OPERATOR_POLL_INTERVAL")
-	if env == nil || interval == "off" {
+	if env == nil {
 		return nil
 	}
+	flags := map[string]string{"prometheus-allowed-addresses": framework.PrometheusInClusterURL}
+	interval := os.Getenv("E2E_OPERATOR_POLL_INTERVAL")
 	if interval == "" {
 		interval = "2s"
 	}
+	if interval != "off" {
+		flags["poll-interval"] = interval
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	restore, err := env.SetOperatorFlag(ctx, "poll-interval", interval)
+	restore, err := env.SetOperatorFlags(ctx, flags)
 	if err != nil {
-		fmt.Println("e2e: could not set the operator's --poll-interval (trigger scenarios will be slow):", err)
+		fmt.Println("e2e: could not set the operator's flags (trigger scenarios will be slow or fail):", flags, err)
 		return restore
 	}
 	if restore != nil {
-		fmt.Println("e2e: operator --poll-interval set to", interval, "for the suite (restored at the end)")
+		fmt.Println("e2e: operator flags set for the suite (restored at the end):", flags)
 	}
 	return restore
 }

@@ -2,18 +2,23 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -26,6 +31,17 @@ const (
 // ErrUnauthenticated wraps every answer that means "this caller may not call": a server maps it
 // to 401. Any other error (the API server could not be asked) is the operator's problem: 503.
 var ErrUnauthenticated = errors.New("unauthenticated")
+
+// ErrThrottled: the token could not be reviewed now because the operator is at its TokenReview
+// rate (Options.ReviewsPerSecond). Not ErrUnauthenticated: a server answers 503 and the sidecar
+// retries.
+var ErrThrottled = errors.New("too many sign-ins: TokenReview rate limit reached; retry")
+
+// Defaults of Options.
+const (
+	DefaultCacheSize        = 4096
+	DefaultReviewsPerSecond = 10
+)
 
 // Caller is an authenticated resolver sidecar.
 type Caller struct {
@@ -49,7 +65,12 @@ type Authenticator struct {
 	reviewer TokenReviewer
 	pods     client.Reader
 	audience string
-	cache    *reviewCache
+	trust    *trust.Checker
+	limiter  *rate.Limiter
+	flight   singleflight.Group
+	now      func() time.Time
+	// accepted and rejected: see cache.go.
+	accepted, rejected *reviewCache
 }
 
 // Options configure an Authenticator.
@@ -58,10 +79,20 @@ type Options struct {
 	Reviewer TokenReviewer
 	// Pods reads pods, normally from the manager's cache (mgr.GetClient()).
 	Pods client.Reader
+	// Trust decides which pods carry a sidecar Elasti injected (shared with the controller); nil
+	// trusts no pod.
+	Trust *trust.Checker
 	// Audience that sidecar tokens must carry; default names.DefaultAudience.
 	Audience string
-	// CacheSize bounds the number of cached reviews; default 4096.
+	// CacheSize bounds each of the two review caches (accepted, rejected); default
+	// DefaultCacheSize.
 	CacheSize int
+	// ReviewsPerSecond bounds the TokenReviews this Authenticator sends, whatever the callers
+	// send (burst: twice as many, at least 1); above it a sign-in fails with ErrThrottled.
+	// Default DefaultReviewsPerSecond; a negative value means no limit.
+	ReviewsPerSecond float64
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // New returns an Authenticator.
@@ -70,9 +101,23 @@ func New(opts Options) *Authenticator {
 		opts.Audience = names.DefaultAudience
 	}
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = 4096
+		opts.CacheSize = DefaultCacheSize
 	}
-	return &Authenticator{reviewer: opts.Reviewer, pods: opts.Pods, audience: opts.Audience, cache: newReviewCache(opts.CacheSize)}
+	if opts.ReviewsPerSecond == 0 {
+		opts.ReviewsPerSecond = DefaultReviewsPerSecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	limiter := rate.NewLimiter(rate.Inf, 0)
+	if opts.ReviewsPerSecond > 0 {
+		limiter = rate.NewLimiter(rate.Limit(opts.ReviewsPerSecond), max(1, int(2*opts.ReviewsPerSecond)))
+	}
+	return &Authenticator{
+		reviewer: opts.Reviewer, pods: opts.Pods, trust: opts.Trust, audience: opts.Audience,
+		limiter: limiter, now: opts.Now,
+		accepted: newReviewCache(opts.CacheSize, opts.Now), rejected: newReviewCache(opts.CacheSize, opts.Now),
+	}
 }
 
 // Authenticate returns the sidecar that sent r. An error wrapping ErrUnauthenticated says what
@@ -85,16 +130,52 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Call
 	return a.AuthenticateToken(ctx, token)
 }
 
-// AuthenticateToken is Authenticate for a bare token.
+// AuthenticateToken is Authenticate for a bare token. In order: a cached accepted review (the
+// pod is checked every time), a cached refusal, the precheck (no request), then a rate-limited
+// TokenReview shared by concurrent callers with the same token, and the pod check.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Caller, error) {
-	id, err := a.review(ctx, token)
+	if e, ok := a.accepted.get(token); ok {
+		if err := a.checkPod(ctx, e.caller); err != nil {
+			return Caller{}, err
+		}
+		return e.caller, nil
+	}
+	if e, ok := a.rejected.get(token); ok {
+		if e.err != nil {
+			return Caller{}, e.err
+		}
+		return a.admit(ctx, token, e.caller) // reviewed, but its pod was not trusted: look again
+	}
+	if err := precheck(token, a.audience, a.now()); err != nil {
+		var pe *precheckError
+		if errors.As(err, &pe) {
+			signinRejections.WithLabelValues(pe.reason).Inc()
+		}
+		return Caller{}, err
+	}
+	key := sha256.Sum256([]byte(token))
+	v, err, _ := a.flight.Do(string(key[:]), func() (any, error) { return a.review(ctx, token) })
 	if err != nil {
 		return Caller{}, err
 	}
-	if err := a.checkPod(ctx, id); err != nil {
-		return Caller{}, err
+	return a.admit(ctx, token, v.(Caller))
+}
+
+// admit checks the pod of a reviewed caller and caches the outcome: a trusted sidecar's review in
+// accepted, anything else in rejected.
+func (a *Authenticator) admit(ctx context.Context, token string, caller Caller) (Caller, error) {
+	err := a.checkPod(ctx, caller)
+	switch {
+	case err == nil:
+		a.accepted.putAccepted(token, caller)
+		a.rejected.delete(token)
+		return caller, nil
+	case errors.Is(err, ErrUnauthenticated):
+		if _, cached := a.rejected.get(token); !cached {
+			a.rejected.putRejected(token, caller, nil)
+		}
 	}
-	return id, nil
+	return Caller{}, err
 }
 
 func bearerToken(r *http.Request) (string, error) {
@@ -109,18 +190,26 @@ func bearerToken(r *http.Request) (string, error) {
 	return strings.TrimSpace(token), nil
 }
 
-// review returns the identity of token from the cache or a TokenReview.
+// review asks the API server who token belongs to, within the rate limit. A refusal is cached in
+// rejected; a failure to ask is not cached.
 func (a *Authenticator) review(ctx context.Context, token string) (Caller, error) {
-	if e, ok := a.cache.get(token); ok {
-		return e.caller, e.err
+	if !a.limiter.Allow() {
+		signinRejections.WithLabelValues(rejectThrottled).Inc()
+		return Caller{}, ErrThrottled
 	}
 	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{a.audience}}}
 	if err := a.reviewer.Create(ctx, tr); err != nil {
+		tokenReviews.WithLabelValues("error").Inc()
 		return Caller{}, fmt.Errorf("reviewing token: %w", err)
 	}
 	caller, err := a.identity(tr)
-	a.cache.put(token, caller, err)
-	return caller, err
+	if err != nil {
+		tokenReviews.WithLabelValues("unauthenticated").Inc()
+		a.rejected.putRejected(token, Caller{}, err)
+		return Caller{}, err
+	}
+	tokenReviews.WithLabelValues("authenticated").Inc()
+	return caller, nil
 }
 
 // identity turns a TokenReview's answer into a Caller.
@@ -147,7 +236,8 @@ func (a *Authenticator) identity(tr *authenticationv1.TokenReview) (Caller, erro
 	return Caller{Namespace: ns, PodName: pod, PodUID: uid, ServiceAccount: sa}, nil
 }
 
-// checkPod requires the caller's pod to exist with its UID and to carry the resolver sidecar.
+// checkPod requires the caller's pod to exist with its UID and to carry a sidecar Elasti trusts
+// (trust.Policy: the same rules the controller applies before listing a sidecar in a slice).
 func (a *Authenticator) checkPod(ctx context.Context, c Caller) error {
 	pod := &corev1.Pod{}
 	if err := a.pods.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.PodName}, pod); err != nil {
@@ -156,20 +246,16 @@ func (a *Authenticator) checkPod(ctx context.Context, c Caller) error {
 		}
 		return fmt.Errorf("reading pod %s: %w", c.Key(), err)
 	}
-	switch {
-	case string(pod.UID) != c.PodUID:
+	if string(pod.UID) != c.PodUID {
 		return fmt.Errorf("%w: pod %s has been replaced (uid %s, token bound to %s)", ErrUnauthenticated, c.Key(), pod.UID, c.PodUID)
-	case pod.Labels[names.LabelResolver] != "true":
-		return fmt.Errorf("%w: pod %s is not a resolver sidecar pod (label %s=true missing)", ErrUnauthenticated, c.Key(), names.LabelResolver)
-	case !hasSidecar(pod):
-		return fmt.Errorf("%w: pod %s has no container named %s", ErrUnauthenticated, c.Key(), names.SidecarContainerName)
+	}
+	if err := a.trust.CheckPod(ctx, pod); err != nil {
+		if errors.Is(err, trust.ErrUntrusted) {
+			return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		}
+		return err
 	}
 	return nil
-}
-
-func hasSidecar(pod *corev1.Pod) bool {
-	is := func(c corev1.Container) bool { return c.Name == names.SidecarContainerName }
-	return slices.ContainsFunc(pod.Spec.InitContainers, is) || slices.ContainsFunc(pod.Spec.Containers, is)
 }
 
 // parseServiceAccount splits "system:serviceaccount:<ns>:<name>".

@@ -4,6 +4,8 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,16 +17,35 @@ import (
 	"github.com/elasti-dev/elasti/internal/testenv"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
+
+// countingReviewer counts the TokenReviews that reach the API server.
+type countingReviewer struct {
+	auth.TokenReviewer
+	calls atomic.Int32
+}
+
+func (c *countingReviewer) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.calls.Add(1)
+	return c.TokenReviewer.Create(ctx, obj, opts...)
+}
 
 func TestIntegrationAuthenticator(t *testing.T) {
 	e := testenv.Start(t, nil)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "edge-"}}
+	ns := authtest.OptedInNamespace("edge-")
 	require.NoError(t, e.Client.Create(ctx, ns))
-	a := auth.New(auth.Options{Reviewer: e.Client, Pods: e.Client})
+	plainNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "plain-"}}
+	require.NoError(t, e.Client.Create(ctx, plainNS))
+	policy, err := trust.NewPolicy(authtest.Image, "")
+	require.NoError(t, err)
+	checker := &trust.Checker{Policy: policy, Namespaces: e.Client}
+	a := auth.New(auth.Options{Reviewer: e.Client, Pods: e.Client, Trust: checker})
 
+	forged, err := authtest.CreateSidecar(ctx, e.Client, authtest.SidecarPod(plainNS.Name, "forged", "gateway"))
+	require.NoError(t, err)
 	sidecar, err := authtest.CreateSidecar(ctx, e.Client, authtest.SidecarPod(ns.Name, "gw-1", "gateway"))
 	require.NoError(t, err)
 	plain := authtest.SidecarPod(ns.Name, "plain", "gateway")
@@ -49,7 +70,7 @@ func TestIntegrationAuthenticator(t *testing.T) {
 		t.Log(err)
 	})
 	t.Run("custom audience flag", func(t *testing.T) {
-		custom := auth.New(auth.Options{Reviewer: e.Client, Pods: e.Client, Audience: "elasti.example.com"})
+		custom := auth.New(auth.Options{Reviewer: e.Client, Pods: e.Client, Trust: checker, Audience: "elasti.example.com"})
 		_, err := custom.AuthenticateToken(ctx, token(sidecar, "elasti.example.com"))
 		require.NoError(t, err)
 		_, err = custom.AuthenticateToken(ctx, token(sidecar, names.DefaultAudience))
@@ -60,6 +81,37 @@ func TestIntegrationAuthenticator(t *testing.T) {
 		require.ErrorIs(t, err, auth.ErrUnauthenticated)
 		assert.Contains(t, err.Error(), "label elasti.dev/resolver=true missing")
 	})
+	t.Run("forged sidecar in a namespace that did not opt in", func(t *testing.T) {
+		// Label, container and a bound token with Elasti's audience: everything a pod author can
+		// set. The namespace's opt-in is what they cannot.
+		_, err := a.AuthenticateToken(ctx, token(forged, names.DefaultAudience))
+		require.ErrorIs(t, err, auth.ErrUnauthenticated)
+		assert.Contains(t, err.Error(), "has not opted in")
+	})
+	t.Run("1,000 garbage tokens cost no TokenReview", func(t *testing.T) {
+		counting := &countingReviewer{TokenReviewer: e.Client}
+		flooded := auth.New(auth.Options{Reviewer: counting, Pods: e.Client, Trust: checker})
+		other := token(sidecar, "https://kubernetes.default.svc") // a real token, another audience
+		for i := range 1000 {
+			var g string
+			switch i % 4 {
+			case 0:
+				g = fmt.Sprintf("garbage-%d", i)
+			case 1:
+				g = fmt.Sprintf("%d.%d.%d", i, i, i)
+			case 2:
+				g = other
+			case 3:
+				g = other[:len(other)/2] + fmt.Sprint(i) // truncated
+			}
+			_, err := flooded.AuthenticateToken(ctx, g)
+			require.ErrorIs(t, err, auth.ErrUnauthenticated)
+		}
+		assert.Zero(t, counting.calls.Load(), "TokenReviews sent to the API server")
+		_, err := flooded.AuthenticateToken(ctx, token(sidecar, names.DefaultAudience))
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), counting.calls.Load(), "a real sidecar token still costs one")
+	})
 	t.Run("garbage token", func(t *testing.T) {
 		_, err := a.AuthenticateToken(ctx, "not-a-jwt")
 		require.ErrorIs(t, err, auth.ErrUnauthenticated)
@@ -68,7 +120,7 @@ func TestIntegrationAuthenticator(t *testing.T) {
 		gone, err := authtest.CreateSidecar(ctx, e.Client, authtest.SidecarPod(ns.Name, "gw-gone", "gateway"))
 		require.NoError(t, err)
 		tok := token(gone, names.DefaultAudience)
-		fresh := auth.New(auth.Options{Reviewer: e.Client, Pods: e.Client})
+		fresh := auth.New(auth.Options{Reviewer: e.Client, Pods: e.Client, Trust: checker})
 		_, err = fresh.AuthenticateToken(ctx, tok)
 		require.NoError(t, err)
 		require.NoError(t, e.Client.Delete(ctx, gone, client.GracePeriodSeconds(0)))

@@ -21,8 +21,20 @@ const (
 	negativeTTL = 10 * time.Second
 )
 
+// Two caches, so that garbage can never push out a working sidecar's review:
+//
+//   - accepted holds reviews of tokens whose pod passed the trust check: only trusted sidecars
+//     (a bounded, admin-controlled set of pods) can add to it;
+//   - rejected holds everything else that cost a review: tokens the API server refused, and
+//     tokens it accepted for pods that are not trusted sidecars (with their identity, so the pod
+//     is checked again without another review).
+//
+// Tokens refused by precheck are not cached at all: refusing them costs no request.
+
 type cacheEntry struct {
-	caller  Caller
+	caller Caller
+	// err is the review's refusal; nil in accepted, and in rejected for a token whose review
+	// passed but whose pod did not.
 	err     error
 	expires time.Time
 }
@@ -37,8 +49,8 @@ type reviewCache struct {
 	now     func() time.Time
 }
 
-func newReviewCache(size int) *reviewCache {
-	return &reviewCache{size: size, entries: map[[sha256.Size]byte]cacheEntry{}, now: time.Now}
+func newReviewCache(size int, now func() time.Time) *reviewCache {
+	return &reviewCache{size: size, entries: map[[sha256.Size]byte]cacheEntry{}, now: now}
 }
 
 func (c *reviewCache) get(token string) (cacheEntry, bool) {
@@ -56,25 +68,41 @@ func (c *reviewCache) get(token string) (cacheEntry, bool) {
 	return e, true
 }
 
-func (c *reviewCache) put(token string, caller Caller, err error) {
+// putAccepted caches an accepted review until shortly before the token expires (read from the
+// token, which the API server has just verified), at most maxPositiveTTL.
+func (c *reviewCache) putAccepted(token string, caller Caller) {
 	now := c.now()
-	expires := now.Add(negativeTTL)
-	if err == nil {
-		expires = now.Add(maxPositiveTTL)
-		if exp, ok := tokenExpiry(token); ok && exp.Add(-expiryMargin).Before(expires) {
-			expires = exp.Add(-expiryMargin)
-		}
-		if !expires.After(now) {
-			return // about to expire: not worth caching
-		}
+	expires := now.Add(maxPositiveTTL)
+	if exp, ok := tokenExpiry(token); ok && exp.Add(-expiryMargin).Before(expires) {
+		expires = exp.Add(-expiryMargin)
 	}
+	if !expires.After(now) {
+		return // about to expire: not worth caching
+	}
+	c.put(token, cacheEntry{caller: caller, expires: expires})
+}
+
+// putRejected caches a refusal (err != nil) or an identity whose pod was not trusted for
+// negativeTTL.
+func (c *reviewCache) putRejected(token string, caller Caller, err error) {
+	c.put(token, cacheEntry{caller: caller, err: err, expires: c.now().Add(negativeTTL)})
+}
+
+func (c *reviewCache) put(token string, e cacheEntry) {
 	k := sha256.Sum256([]byte(token))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.size {
-		c.evict(now)
+	if _, exists := c.entries[k]; !exists && len(c.entries) >= c.size {
+		c.evict(c.now())
 	}
-	c.entries[k] = cacheEntry{caller: caller, err: err, expires: expires}
+	c.entries[k] = e
+}
+
+func (c *reviewCache) delete(token string) {
+	k := sha256.Sum256([]byte(token))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, k)
 }
 
 // evict drops expired entries and, if that is not enough, arbitrary ones down to 3/4 of size.

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,22 +28,6 @@ func BenchmarkBuildProxySlices(b *testing.B) {
 	for b.Loop() {
 		_ = buildProxySlices(es, svc, sidecarsFromPods(pods))
 	}
-}
-
-// FuzzAckedServices: the annotation is written by the operator but lives on pods that others can
-// edit; parsing must never panic and never yield empty or padded keys.
-func FuzzAckedServices(f *testing.F) {
-	for _, seed := range []string{"", "shop/orders", "a/b, c/d,,", " , ", "x/y\n,z"} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{names.AnnotationAckedServices: raw}}}
-		for k := range ackedServices(p) {
-			if k == "" || strings.TrimSpace(k) != k || strings.Contains(k, ",") {
-				t.Fatalf("bad key %q from %q", k, raw)
-			}
-		}
-	})
 }
 
 // FuzzAnnotatedActivity: the last-activity annotation is parsed on every poll.

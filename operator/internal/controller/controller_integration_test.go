@@ -4,12 +4,14 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,6 +63,19 @@ func TestIntegrationController(t *testing.T) {
 			assert.True(ct, meta.IsStatusConditionTrue(es.Status.Conditions, v1alpha1.ConditionScaledToZero))
 			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.1": true, "10.0.0.2": true})
 		}, waitFor, tick)
+	})
+
+	t.Run("a sidecar is listed only while its namespace is opted in", func(t *testing.T) {
+		// The resolver label and container, a ready status: all a pod author can forge.
+		mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plain"}})
+		forged := startSidecarIn(t, c, "plain", "forged", "10.0.0.9", true)
+		require.Never(t, func() bool { return sliceListsIP(t, c, "orders", "10.0.0.9") }, 2*time.Second, tick,
+			"a sidecar of a namespace that did not opt in must never be in a slice")
+		setNamespaceOptIn(t, c, "plain", true) // what a cluster admin does
+		require.Eventually(t, func() bool { return sliceListsIP(t, c, "orders", "10.0.0.9") }, waitFor, tick)
+		setNamespaceOptIn(t, c, "plain", false)
+		require.Eventually(t, func() bool { return !sliceListsIP(t, c, "orders", "10.0.0.9") }, waitFor, tick)
+		require.NoError(t, c.Delete(context.Background(), forged))
 	})
 
 	t.Run("sidecar churn updates the slice", func(t *testing.T) {
@@ -147,6 +162,30 @@ func TestIntegrationController(t *testing.T) {
 		assert.Equal(t, int32(2), replicas(t, c, "orders"), "minTargetReplicas")
 		assert.Empty(t, proxySlices(t, c, "orders"))
 	})
+}
+
+func sliceListsIP(t require.TestingT, c client.Client, es, ip string) bool {
+	for _, s := range proxySlices(t, c, es) {
+		for _, ep := range s.Endpoints {
+			if slices.Contains(ep.Addresses, ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func setNamespaceOptIn(t *testing.T, c client.Client, name string, on bool) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: name}, ns))
+	orig := ns.DeepCopy()
+	if on {
+		ns.Annotations = map[string]string{names.AnnotationInject: names.InjectEnabled}
+	} else {
+		delete(ns.Annotations, names.AnnotationInject)
+	}
+	require.NoError(t, c.Patch(context.Background(), ns, client.MergeFrom(orig)))
 }
 
 // TestIntegrationLeaderElection runs two operator replicas with leader election against one API

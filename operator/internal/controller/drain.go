@@ -125,7 +125,7 @@ func (l *ScaleDownLoop) readySidecars(ctx context.Context) (int, error) {
 }
 
 // waitForAcks waits until the ElastiService's status says proxy and every ready sidecar in its
-// slices lists the service in its acked annotation.
+// slices has acknowledged the service (its acknowledgement Lease lists it: package acks).
 func (l *ScaleDownLoop) waitForAcks(ctx context.Context, es *v1alpha1.ElastiService) error {
 	var pending []string
 	err := wait.PollUntilContextTimeout(ctx, ackPollInterval, l.ackTimeout(), true, func(ctx context.Context) (bool, error) {
@@ -177,11 +177,11 @@ func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService)
 			}
 			seen[podKey] = true
 			ready++
-			pod := &corev1.Pod{}
-			if err := r.Get(ctx, client.ObjectKey{Namespace: ep.TargetRef.Namespace, Name: ep.TargetRef.Name}, pod); err != nil {
-				continue // gone: the slice will drop it
+			acked, err := l.acks().Acked(ctx, ep.TargetRef.UID, want)
+			if err != nil {
+				return nil, err
 			}
-			if !ackedServices(pod)[want] {
+			if !acked {
 				pending = append(pending, podKey)
 			}
 		}

@@ -9,11 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -31,20 +33,22 @@ func TestUnackedUsesServiceName(t *testing.T) {
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{
 			{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "gw-1"}},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: "gw-1", UID: "uid-gw-1"}},
 			{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "gw-2"}},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: "gw-2", UID: "uid-gw-2"}},
+			{Addresses: []string{"10.0.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: "gw-3", UID: "uid-gw-3"}},
 		},
 	}
-	acked := func(name, keys string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop",
-			Annotations: map[string]string{names.AnnotationAckedServices: keys}}}
-	}
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithIndex(&v1alpha1.ElastiService{}, indexService, serviceIndexValue).
-		WithObjects(es, slice, acked("gw-1", "shop/orders"), acked("gw-2", "shop/orders-scaler")).
-		WithStatusSubresource(es).Build()
-	loop := &ScaleDownLoop{Reconciler: &Reconciler{Client: c}, APIReader: c}
+		WithObjects(es, slice).WithStatusSubresource(es).Build()
+	store := &acks.Store{Client: c}
+	for uid, keys := range map[types.UID][]string{"uid-gw-1": {"shop/orders"}, "uid-gw-2": {"shop/orders-scaler"}} {
+		_, err := store.Record(context.Background(), acks.Sidecar{Namespace: "edge", Name: string(uid), UID: uid}, keys)
+		require.NoError(t, err)
+	}
+	loop := &ScaleDownLoop{Reconciler: &Reconciler{Client: c}, APIReader: c, Acks: store}
 	pending, err := loop.unacked(context.Background(), es)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"shop/gw-2"}, pending, "gw-1 acked the Service; gw-2 only the ElastiService's name")
+	assert.Equal(t, []string{"edge/gw-2", "edge/gw-3"}, pending, "gw-1 acked the Service; gw-2 only the ElastiService's name; gw-3 nothing")
 }

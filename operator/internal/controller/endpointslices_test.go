@@ -91,14 +91,6 @@ func TestSidecarFromPod(t *testing.T) {
 	}
 }
 
-func TestAckedServices(t *testing.T) {
-	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
-		names.AnnotationAckedServices: "shop/orders, shop/cart,,",
-	}}}
-	assert.Equal(t, map[string]bool{"shop/orders": true, "shop/cart": true}, ackedServices(&p))
-	assert.Empty(t, ackedServices(&corev1.Pod{}))
-}
-
 func TestBuildProxySlicesGolden(t *testing.T) {
 	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "es-uid"},
 		Status: v1alpha1.ElastiServiceStatus{SidecarPorts: []v1alpha1.SidecarPort{

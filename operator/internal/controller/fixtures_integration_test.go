@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
@@ -87,6 +90,7 @@ func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZer
 		HealthProbeBindAddress: "0",
 		Logger:                 zap.New(zap.UseDevMode(true)),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:                  cacheopts.Options(leaseNS), // trimmed objects, as in the operator
 	}
 	if leaderID != "" {
 		opts.LeaderElection, opts.LeaderElectionID, opts.LeaderElectionNamespace = true, leaderID, leaseNS
@@ -102,7 +106,7 @@ func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZer
 		scaler = countingScaler{ScaleHandler: sh, toZero: toZero}
 	}
 	rec := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scaler: scaler, Recorder: mgr.GetEventRecorder("elasti-operator"),
-		Tracker: NewTracker(), ResyncPeriod: time.Second, Ports: ports.New(pr)}
+		Tracker: NewTracker(), ResyncPeriod: time.Second, Ports: ports.New(pr), Trust: testTrust(t, mgr.GetClient())}
 	require.NoError(t, rec.SetupWithManager(context.Background(), mgr))
 	eval := &fakeEvaluator{}
 	loop := &ScaleDownLoop{Reconciler: rec, APIReader: mgr.GetAPIReader(), Evaluator: eval,
@@ -137,7 +141,7 @@ func mustCreate(t *testing.T, c client.Client, objs ...client.Object) {
 func namespaces() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: shopNS}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: edgeNS}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: edgeNS, Annotations: map[string]string{names.AnnotationInject: names.InjectEnabled}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}},
 	}
 }
@@ -183,14 +187,20 @@ func elastiService(name string, triggers bool) *v1alpha1.ElastiService {
 	return es
 }
 
-// startSidecar creates a gateway pod carrying a native resolver sidecar and writes its status (no
-// kubelet in envtest).
+// startSidecar creates a gateway pod carrying a native resolver sidecar in the opted-in namespace
+// and writes its status (no kubelet in envtest).
 func startSidecar(t *testing.T, c client.Client, name, ip string, ready bool) *corev1.Pod {
 	t.Helper()
+	return startSidecarIn(t, c, edgeNS, name, ip, ready)
+}
+
+// startSidecarIn is startSidecar in any namespace.
+func startSidecarIn(t *testing.T, c client.Client, namespace, name, ip string, ready bool) *corev1.Pod {
+	t.Helper()
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: edgeNS, Labels: map[string]string{names.LabelResolver: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{names.LabelResolver: "true"}},
 		Spec: corev1.PodSpec{
-			InitContainers: []corev1.Container{{Name: names.SidecarContainerName, Image: "resolver",
+			InitContainers: []corev1.Container{{Name: names.SidecarContainerName, Image: testSidecarImage,
 				RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 				Ports:         []corev1.ContainerPort{{Name: names.PortNameProxy, ContainerPort: names.DefaultProxyPort}}}},
 			Containers: []corev1.Container{{Name: "gateway", Image: "gateway"}},
@@ -205,21 +215,22 @@ func setSidecarStatus(t *testing.T, c client.Client, p *corev1.Pod, ip string, r
 	t.Helper()
 	p.Status = corev1.PodStatus{
 		Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: ready, Image: "resolver", ImageID: "resolver"}},
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: ready, Image: testSidecarImage, ImageID: "resolver"}},
 		ContainerStatuses:     []corev1.ContainerStatus{{Name: "gateway", Ready: true, Image: "gateway", ImageID: "gateway"}},
 	}
 	require.NoError(t, c.Status().Update(context.Background(), p))
 }
 
-// ack writes the acked annotation the elastiserver would write for a sidecar.
+// ack records what the elastiserver would record for a sidecar's ack (comma-separated keys).
 func ack(t *testing.T, c client.Client, pod *corev1.Pod, keys string) {
 	t.Helper()
-	orig := pod.DeepCopy()
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
+	var services []string
+	if keys != "" {
+		services = strings.Split(keys, ",")
 	}
-	pod.Annotations[names.AnnotationAckedServices] = keys
-	require.NoError(t, c.Patch(context.Background(), pod, client.MergeFrom(orig)))
+	store := &acks.Store{Client: c, Namespace: leaseNS}
+	_, err := store.Record(context.Background(), acks.Sidecar{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}, services)
+	require.NoError(t, err)
 }
 
 // setTargetEndpoints writes the Service's own EndpointSlice (the endpoint controller's job) with

@@ -99,14 +99,20 @@ func (r *Reconciler) applyMode(ctx context.Context, es *v1alpha1.ElastiService, 
 	return ready, nil
 }
 
-// listSidecars returns every resolver sidecar in the cluster: a sidecar proxies for services in
-// any namespace.
+// listSidecars returns every trusted resolver sidecar in the cluster: a sidecar proxies for
+// services in any namespace, so a pod that only claims to be one (the label and the container
+// name are anyone's to set) must never get into a slice. Trust (operator/internal/trust) keeps
+// the pods of opted-in namespaces that carry the injected sidecar.
 func (r *Reconciler) listSidecars(ctx context.Context) ([]sidecar, error) {
 	pods := &corev1.PodList{}
 	if err := r.List(ctx, pods, client.MatchingLabels{names.LabelResolver: "true"}); err != nil {
 		return nil, fmt.Errorf("listing resolver pods: %w", err)
 	}
-	return sidecarsFromPods(pods.Items), nil
+	trusted, err := r.Trust.Filter(ctx, pods.Items)
+	if err != nil {
+		return nil, fmt.Errorf("checking resolver pods: %w", err)
+	}
+	return sidecarsFromPods(trusted), nil
 }
 
 // ourSlices lists the slices Elasti made for es.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 )
@@ -46,6 +47,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Tracker is shared with the scale-down loop.
 	Tracker *Tracker
+	// Trust decides which resolver sidecars may be listed in proxy slices (the same checker the
+	// elastiserver signs sidecars in with); nil trusts no sidecar.
+	Trust *trust.Checker
 	// ResyncPeriod: see DefaultResyncPeriod (0 means the default).
 	ResyncPeriod time.Duration
 	// Now is the clock (tests replace it); time.Now when nil.

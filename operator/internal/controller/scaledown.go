@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -31,6 +32,12 @@ const (
 	ReasonScaleDownFailed      = "ScaleDownFailed"
 )
 
+// AckReader reports whether the sidecar pod with uid has acknowledged a service
+// ("namespace/name") on its stream (*acks.Store).
+type AckReader interface {
+	Acked(ctx context.Context, uid types.UID, service string) (bool, error)
+}
+
 // IdleEvaluator says whether all triggers of an ElastiService say idle (triggers.Evaluator). An
 // error means "do not know": nothing is scaled down.
 type IdleEvaluator interface {
@@ -48,7 +55,7 @@ type IdleEvaluator interface {
 //     status.lastScaledUpTime; the elastiserver's last-activity annotation) → wait;
 //  4. no ready resolver sidecar → no scale-down (the ScaledToZero condition says why);
 //  5. switch the Service to proxy mode first (Tracker.StartDrain + reconcile), and wait until every
-//     ready sidecar in the slice has acknowledged the service (at most AckTimeout);
+//     ready sidecar in the slice has acknowledged the service in its Lease (at most AckTimeout);
 //  6. read the ElastiService from the API server: a RequestCount accepted since the decision
 //     (last-activity annotation) cancels the scale-down (ScaleDownCancelled, back to serve);
 //  7. ScaleToZero (pausing KEDA first).
@@ -62,6 +69,9 @@ type ScaleDownLoop struct {
 	APIReader client.Reader
 	// Evaluator evaluates the triggers.
 	Evaluator IdleEvaluator
+	// Acks says which services each sidecar acknowledged (*acks.Store, whose Leases any replica's
+	// elastiserver writes); default an acks.Store over the Reconciler's client.
+	Acks AckReader
 	// InEnabledPeriod reports whether now is inside the window (triggers.InEnabledPeriod).
 	InEnabledPeriod func(p *v1alpha1.EnabledPeriod, now time.Time) (bool, error)
 	// PollInterval and AckTimeout: see the flags; defaults when 0.
@@ -232,6 +242,13 @@ func (l *ScaleDownLoop) now() time.Time {
 		return l.Now()
 	}
 	return time.Now()
+}
+
+func (l *ScaleDownLoop) acks() AckReader {
+	if l.Acks == nil {
+		return &acks.Store{Client: l.Reconciler.Client}
+	}
+	return l.Acks
 }
 
 func (l *ScaleDownLoop) ackTimeout() time.Duration {

@@ -140,7 +140,7 @@ func TestScaleDownDecision(t *testing.T) {
 func TestSidecarChangedPredicate(t *testing.T) {
 	pod := sidecarPod("gw", []string{"10.0.0.1"}, true, true, 0)
 	annotated := *pod.DeepCopy()
-	annotated.Annotations = map[string]string{names.AnnotationAckedServices: "shop/orders"}
+	annotated.Annotations = map[string]string{"example.com/note": "shop/orders"}
 	unready := sidecarPod("gw", []string{"10.0.0.1"}, false, true, 0)
 	moved := sidecarPod("gw", []string{"10.0.0.2"}, true, true, 0)
 	plain := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app"}}
@@ -150,7 +150,7 @@ func TestSidecarChangedPredicate(t *testing.T) {
 		old, new corev1.Pod
 		want     bool
 	}{
-		{"ack annotation only", pod, annotated, false},
+		{"an annotation only", pod, annotated, false},
 		{"readiness", pod, unready, true},
 		{"new IP after restart", pod, moved, true},
 		{"not a sidecar", plain, plain, false},

@@ -38,6 +38,7 @@ const (
 //   - Deployments and StatefulSets named as scale targets (other kinds are re-read every
 //     ResyncPeriod);
 //   - resolver sidecar pods: a change re-enqueues every ElastiService in proxy mode;
+//   - namespaces whose opt-in changes (their sidecars become trusted or not): the same;
 //   - requests from the scale-down loop (Enqueue).
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := indexElastiServices(ctx, mgr); err != nil {
@@ -58,6 +59,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.proxyModeServices),
 			builder.WithPredicates(sidecarChanged())).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.proxyModeServices),
+			builder.WithPredicates(optInChanged())).
 		WatchesRawSource(source.Channel(r.external, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }
@@ -154,8 +157,8 @@ func requests(items []v1alpha1.ElastiService, keep func(*v1alpha1.ElastiService)
 }
 
 // sidecarChanged passes resolver pods whose slice endpoint would change (address, readiness,
-// termination, proxy port); a pod update that only touches, say, the acked annotation does not
-// re-enqueue every ElastiService.
+// termination, proxy port) or whose trust may change (the sidecar's image); a pod update that only
+// touches, say, an annotation does not re-enqueue every ElastiService.
 func sidecarChanged() predicate.Predicate {
 	isSidecar := func(o client.Object) bool { return o.GetLabels()[names.LabelResolver] == "true" }
 	return predicate.Funcs{
@@ -171,7 +174,34 @@ func sidecarChanged() predicate.Predicate {
 			}
 			oldS, oldOK := sidecarFromPod(e.ObjectOld.(*corev1.Pod))
 			newS, newOK := sidecarFromPod(e.ObjectNew.(*corev1.Pod))
-			return oldOK != newOK || oldS != newS
+			return oldOK != newOK || oldS != newS || trustInputs(e.ObjectOld.(*corev1.Pod)) != trustInputs(e.ObjectNew.(*corev1.Pod))
+		},
+	}
+}
+
+// trustInputs is what trust.Policy reads of a resolver pod beyond the label: the sidecar's image
+// (mutable on a running pod) and the image override annotation.
+func trustInputs(pod *corev1.Pod) string {
+	out := pod.Annotations[names.AnnotationSidecarImage]
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name == names.SidecarContainerName {
+				out += "|" + c.Image
+			}
+		}
+	}
+	return out
+}
+
+// optInChanged passes namespaces whose opt-in annotation changed: their sidecars became trusted
+// or stopped being trusted.
+func optInChanged() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false }, // its pods go with it
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetAnnotations()[names.AnnotationInject] != e.ObjectNew.GetAnnotations()[names.AnnotationInject]
 		},
 	}
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // sidecar is a resolver sidecar as an EndpointSlice endpoint sees it. Two pods with equal sidecar
-// values produce the same slices, which is how pod updates that do not matter (the acked
-// annotation, say) are told apart from those that do.
+// values produce the same slices, which is how pod updates that do not matter (an annotation,
+// say) are told apart from those that do.
 type sidecar struct {
 	Pod      types.NamespacedName
 	UID      types.UID
@@ -91,17 +91,5 @@ func sidecarsFromPods(pods []corev1.Pod) []sidecar {
 		}
 	}
 	slices.SortFunc(out, func(a, b sidecar) int { return strings.Compare(a.Pod.String(), b.Pod.String()) })
-	return out
-}
-
-// ackedServices parses names.AnnotationAckedServices ("ns/a,ns/b").
-func ackedServices(pod *corev1.Pod) map[string]bool {
-	raw := pod.Annotations[names.AnnotationAckedServices]
-	out := map[string]bool{}
-	for _, k := range strings.Split(raw, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			out[k] = true
-		}
-	}
 	return out
 }

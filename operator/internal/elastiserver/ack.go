@@ -9,19 +9,15 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	ackstore "github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
-	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
-// MaxAckBytes bounds an Ack body: 2000 keys of the longest form fit, and so does the pod
-// annotation the keys end up in (annotations are limited to 256 KiB in total).
+// MaxAckBytes bounds an Ack body: 2000 keys of the longest form fit.
 const MaxAckBytes = 256 << 10
 
 // ErrInvalidAck wraps every Ack decoding and validation error.
@@ -42,7 +38,7 @@ func DecodeAck(r io.Reader) (stream.Ack, error) {
 		return stream.Ack{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidAck)
 	}
 	for _, k := range ack.Services {
-		if len(k) > 127 || !ackKey.MatchString(k) {
+		if _, ok := ackstore.AnnotationKey(k); !ok || !ackKey.MatchString(k) {
 			return stream.Ack{}, fmt.Errorf("%w: service key %q is not \"namespace/name\"", ErrInvalidAck, truncate(k, 80))
 		}
 	}
@@ -51,8 +47,8 @@ func DecodeAck(r io.Reader) (stream.Ack, error) {
 	return ack, nil
 }
 
-// serveAck handles POST /sidecar/v1/ack: 401, 405, 413, 400, then 204 once the caller pod's
-// acked-services annotation says what the Ack says.
+// serveAck handles POST /sidecar/v1/ack: 401, 405, 413, 400, then 204 once the caller's
+// acknowledgement Lease says what the Ack says.
 func (s *Server) serveAck(w http.ResponseWriter, r *http.Request) {
 	rec := &codeRecorder{ResponseWriter: w}
 	defer func() { acks.WithLabelValues(codeLabel(rec.code)).Inc() }()
@@ -85,30 +81,18 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// recordAck patches the caller's pod annotation when it differs from the Ack.
+// recordAck makes the caller's acknowledgement Lease (package acks) list what the Ack lists.
+// Only the services that changed are written, and nothing when none did.
 func (s *Server) recordAck(r *http.Request, caller auth.Caller, ack stream.Ack) error {
-	want := strings.Join(ack.Services, ",")
-	pod := &corev1.Pod{}
-	if err := s.opts.Client.Get(r.Context(), types.NamespacedName{Namespace: caller.Namespace, Name: caller.PodName}, pod); err != nil {
-		return fmt.Errorf("reading pod %s: %w", caller.Key(), err)
-	}
-	if current, ok := pod.Annotations[names.AnnotationAckedServices]; ok && current == want {
-		return nil
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid":         caller.PodUID, // the patch fails rather than annotate a pod recreated with the name
-		"annotations": map[string]string{names.AnnotationAckedServices: want},
-	}})
+	sc := ackstore.Sidecar{Namespace: caller.Namespace, Name: caller.PodName, UID: types.UID(caller.PodUID)}
+	changed, err := s.opts.Acks.Record(r.Context(), sc, ack.Services)
 	if err != nil {
-		return fmt.Errorf("encoding pod patch: %w", err)
+		return err
 	}
-	target := &corev1.Pod{}
-	target.Namespace, target.Name = caller.Namespace, caller.PodName
-	if err := s.opts.Writer.Patch(r.Context(), target, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("annotating pod %s with its acked services: %w", caller.Key(), err)
+	if changed > 0 {
+		ackPatches.Inc()
+		s.log.V(1).Info("sidecar acked services", "caller", caller.Key(), "version", ack.Version, "services", len(ack.Services), "changed", changed)
 	}
-	ackPatches.Inc()
-	s.log.V(1).Info("sidecar acked services", "caller", caller.Key(), "version", ack.Version, "services", len(ack.Services))
 	return nil
 }
 

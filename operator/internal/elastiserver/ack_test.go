@@ -9,9 +9,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
+	ackstore "github.com/elasti-dev/elasti/operator/internal/acks"
+	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -44,32 +47,46 @@ func TestAckAnswers(t *testing.T) {
 	}
 }
 
-func TestAckAnnotatesTheCallerPod(t *testing.T) {
+// TestAckRecordsInALease: an ack is recorded in the caller's acknowledgement Lease in Elasti's
+// namespace, only the changes are written, and no pod is ever written.
+func TestAckRecordsInALease(t *testing.T) {
 	f := newFixture(t, gatewayPod("gw-1"), gatewayPod("gw-2"))
 	ack := func(body string) {
 		w := call(f.srv.Handler(), http.MethodPost, stream.AckPath, "gw-1", strings.NewReader(body))
 		require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
 	}
-	annotation := func(pod string) (string, bool) {
-		p := &corev1.Pod{}
-		require.NoError(t, f.client.Get(context.Background(), types.NamespacedName{Namespace: "edge", Name: pod}, p))
-		v, ok := p.Annotations[names.AnnotationAckedServices]
-		return v, ok
+	recorded := func(pod string) ([]string, bool) {
+		l := &coordinationv1.Lease{}
+		err := f.client.Get(context.Background(), types.NamespacedName{Namespace: names.SystemNamespace, Name: ackstore.LeaseName(types.UID("uid-pod-" + pod))}, l)
+		if apierrors.IsNotFound(err) {
+			return nil, false
+		}
+		require.NoError(t, err)
+		return ackstore.Services(l), true
 	}
 	ack(`{"version":1,"services":["shop/orders","a/b","shop/orders"]}`)
-	v, _ := annotation("gw-1")
-	assert.Equal(t, "a/b,shop/orders", v, "sorted, without duplicates")
-	_, ok := annotation("gw-2")
-	assert.False(t, ok, "only the caller's pod is annotated")
+	v, _ := recorded("gw-1")
+	assert.Equal(t, []string{"a/b", "shop/orders"}, v, "sorted, without duplicates")
+	_, ok := recorded("gw-2")
+	assert.False(t, ok, "only the caller's acks are recorded")
 
 	ack(`{"version":2,"services":["shop/orders","a/b"]}`)
-	assert.Equal(t, 1, f.patches["edge/gw-1"], "no patch when nothing changed")
+	assert.Zero(t, f.patches[names.SystemNamespace+"/"+ackstore.LeaseName("uid-pod-gw-1")], "no write when nothing changed")
 
 	ack(`{"version":3,"services":[]}`)
-	v, ok = annotation("gw-1")
+	v, ok = recorded("gw-1")
 	assert.True(t, ok)
-	assert.Equal(t, "", v, "an empty set is recorded, not left stale")
-	assert.Equal(t, 2, f.patches["edge/gw-1"])
+	assert.Empty(t, v, "an empty set is recorded, not left stale")
+	assert.Equal(t, 1, f.patches[names.SystemNamespace+"/"+ackstore.LeaseName("uid-pod-gw-1")])
+	assert.Zero(t, f.patches["edge/gw-1"], "pods are never written")
+}
+
+func TestDecodeAckRefusesKeysThatCannotBeRecorded(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	_, err := DecodeAck(strings.NewReader(`{"version":1,"services":["` + long + `/orders"]}`))
+	require.ErrorIs(t, err, ErrInvalidAck)
+	_, err = DecodeAck(strings.NewReader(`{"version":1,"services":["shop/` + long + `"]}`))
+	require.ErrorIs(t, err, ErrInvalidAck)
 }
 
 func FuzzDecodeAck(f *testing.F) {
@@ -82,7 +99,7 @@ func FuzzDecodeAck(f *testing.F) {
 			return
 		}
 		for i, k := range ack.Services {
-			if !ackKey.MatchString(k) || (i > 0 && ack.Services[i-1] >= k) {
+			if _, ok := ackstore.AnnotationKey(k); !ok || !ackKey.MatchString(k) || (i > 0 && ack.Services[i-1] >= k) {
 				t.Fatalf("accepted keys not valid, sorted and unique: %q", ack.Services)
 			}
 		}
@@ -90,4 +107,21 @@ func FuzzDecodeAck(f *testing.F) {
 			t.Fatalf("annotation value would hold an empty key: %q", ack.Services)
 		}
 	})
+}
+
+// TestThrottledSignInIs503: a sign-in refused by the TokenReview rate limit is retried, not
+// refused.
+func TestThrottledSignInIs503(t *testing.T) {
+	f := newFixture(t, gatewayPod("gw-1"))
+	f.srv.opts.Authenticator = throttled{}
+	w := call(f.srv.Handler(), http.MethodPost, stream.AckPath, "gw-1", strings.NewReader(`{"version":1,"services":[]}`))
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Contains(t, w.Body.String(), "rate limit")
+}
+
+type throttled struct{}
+
+func (throttled) Authenticate(context.Context, *http.Request) (auth.Caller, error) {
+	return auth.Caller{}, auth.ErrThrottled
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
-// serviceKey is the stream key of a Service: "namespace/name". Streams, acks and the
-// acked-services annotation are keyed by the Service (spec.service), not by the ElastiService's
-// own name, because that is what a sidecar meets in a request's Host.
+// serviceKey is the stream key of a Service: "namespace/name". Streams and acks are keyed by the
+// Service (spec.service), not by the ElastiService's own name, because that is what a sidecar
+// meets in a request's Host.
 func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
 // elastiServiceFor returns the ElastiService of a Service (v1alpha1.Claimant of those naming it),

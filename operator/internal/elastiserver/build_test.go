@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -150,6 +151,10 @@ func TestProbeOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, probeOf(targetPod("p", tt.probe)))
+			// The cache holds pods trimmed by cacheopts.TrimPod: the same probe must come out.
+			trimmed, err := cacheopts.TrimPod(targetPod("p", tt.probe))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, probeOf(trimmed.(*corev1.Pod)), "from the trimmed pod")
 		})
 	}
 }

@@ -13,10 +13,9 @@
 //     sidecar everything it needs about every ElastiService (hosts, ports, endpoints, readiness
 //     probe). Each stream gets a snapshot, then updates; a stream that falls behind is coalesced
 //     (it receives the latest state of what changed, never a backlog).
-//   - POST /sidecar/v1/ack: a sidecar says which services it knows; the server records that on
-//     the sidecar's pod (names.AnnotationAckedServices), where the leader reads it before
-//     scaling a target to zero.
+//   - POST /sidecar/v1/ack: a sidecar says which services it knows; the server records the
+//     changes in the sidecar's acknowledgement Lease in Elasti's namespace (package acks), where
+//     the leader reads them before scaling a target to zero. The operator never writes pods.
 //
-// Every request is authenticated (package auth): only pods that carry the injected sidecar get
-// in. docs/elastiserver.md and docs/stream.md describe the answers and the wire format.
+// Every request is authenticated (package auth): only trusted sidecars (package trust) get in. docs/elastiserver.md and docs/stream.md describe the answers and the wire format.
 package elastiserver

@@ -178,6 +178,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (auth.Call
 	case errors.Is(err, auth.ErrUnauthenticated):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="elasti"`)
 		writeError(w, http.StatusUnauthorized, err.Error())
+	case errors.Is(err, auth.ErrThrottled):
+		// Not logged: a flood would flood the log too (elasti_operator_signin_rejections_total
+		// counts these).
+		writeRetryAfter(w, http.StatusServiceUnavailable, 1, err.Error())
 	default:
 		s.log.Error(err, "authenticating a sidecar", "path", r.URL.Path)
 		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "authentication is unavailable; retry")

@@ -34,7 +34,7 @@ var (
 	}, []string{"code"})
 	ackPatches = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "elasti_elastiserver_ack_patches_total",
-		Help: "Sidecar pod annotation patches caused by acks that changed what the sidecar knows.",
+		Help: "Acknowledgement Lease writes caused by acks that changed what the sidecar knows.",
 	})
 	services = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "elasti_elastiserver_services",

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	ackstore "github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
@@ -29,6 +30,12 @@ import (
 // wrapping auth.ErrUnauthenticated is answered 401, any other error 503.
 type Authenticator interface {
 	Authenticate(ctx context.Context, r *http.Request) (auth.Caller, error)
+}
+
+// AckRecorder records which services a sidecar acknowledged and returns how many changed
+// (*acks.Store: the import is named ackstore here, beside the acks metric).
+type AckRecorder interface {
+	Record(ctx context.Context, sidecar ackstore.Sidecar, services []string) (int, error)
 }
 
 // ScaleUpper scales a target from zero (*scaling.ScaleHandler).
@@ -57,8 +64,11 @@ type Options struct {
 	// against the API server before answering 404, so an ElastiService created a moment ago
 	// that this replica's cache has not seen yet still wakes its target.
 	APIReader client.Reader
-	// Writer patches ElastiService and Pod annotations; default Client.
+	// Writer patches ElastiService annotations; default Client.
 	Writer client.Writer
+	// Acks records sidecar acknowledgements (*acks.Store); default an acks.Store over Client in
+	// names.SystemNamespace.
+	Acks AckRecorder
 	// Cache is where event handlers are added to keep the streams up to date (mgr.GetCache()).
 	// Without it (handler unit tests) the stream never changes after its snapshot.
 	Cache cache.Cache
@@ -140,6 +150,9 @@ func (o *Options) complete() error {
 	}
 	if o.Writer == nil {
 		o.Writer = o.Client
+	}
+	if o.Acks == nil {
+		o.Acks = &ackstore.Store{Client: o.Client, Namespace: names.SystemNamespace}
 	}
 	o.BindAddress = or(o.BindAddress, fmt.Sprintf(":%d", names.DefaultElastiServerPort))
 	o.CertName = or(o.CertName, "tls.crt")

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,9 +37,12 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
+	"github.com/elasti-dev/elasti/operator/internal/cacheopts"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
+	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/scaling"
 	"github.com/elasti-dev/elasti/pkg/stream"
@@ -88,9 +92,10 @@ func setup(t *testing.T) *fixture {
 	ctx := context.Background()
 	f := &fixture{env: e}
 	shop := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"}}
-	edge := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "edge-"}}
+	edge := authtest.OptedInNamespace("edge-")
 	require.NoError(t, e.Client.Create(ctx, shop))
 	require.NoError(t, e.Client.Create(ctx, edge))
+	require.NoError(t, e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: names.SystemNamespace}}))
 	f.shop = shop.Name
 	f.createTarget(t)
 
@@ -100,16 +105,19 @@ func setup(t *testing.T) *fixture {
 	f.token, err = authtest.Token(ctx, e.Config, pod, names.DefaultAudience)
 	require.NoError(t, err)
 
-	mgr, err := manager.New(e.Config, manager.Options{Scheme: e.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := manager.New(e.Config, manager.Options{Scheme: e.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cacheopts.Options(names.SystemNamespace)}) // trimmed objects, as in the operator
 	require.NoError(t, err)
 	sh, err := scaling.NewForConfig(e.Config, mgr.GetClient(), mgr.GetRESTMapper())
 	require.NoError(t, err)
 	certDir := t.TempDir()
 	pool := selfSigned(t, certDir)
+	policy, err := trust.NewPolicy(authtest.Image, "")
+	require.NoError(t, err)
 	srv, err := elastiserver.New(elastiserver.Options{
 		BindAddress: "127.0.0.1:0", CertDir: certDir,
 		Client: mgr.GetClient(), Cache: mgr.GetCache(), ScaleHandler: sh,
-		Authenticator: auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient()}),
+		Authenticator: auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: &trust.Checker{Policy: policy, Namespaces: mgr.GetClient()}}),
 	})
 	require.NoError(t, err)
 	require.NoError(t, mgr.Add(srv))
@@ -292,12 +300,24 @@ func TestIntegrationElastiServer(t *testing.T) {
 		assert.Equal(t, elastiserver.StateReady, ans.State, "the stream state has a ready endpoint")
 	})
 
-	t.Run("ack annotates the sidecar pod", func(t *testing.T) {
+	t.Run("ack is recorded in the sidecar's Lease, not on its pod", func(t *testing.T) {
+		before := &corev1.Pod{}
+		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), before))
 		resp, body := f.do(t, http.MethodPost, stream.AckPath, f.token, `{"version":3,"services":["`+key+`"]}`)
 		require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
-		p := &corev1.Pod{}
-		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), p))
-		assert.Equal(t, key, p.Annotations[names.AnnotationAckedServices])
+		l := &coordinationv1.Lease{}
+		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKey{Namespace: names.SystemNamespace, Name: acks.LeaseName(f.pod.UID)}, l))
+		assert.Equal(t, []string{key}, acks.Services(l))
+		after := &corev1.Pod{}
+		require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), after))
+		assert.Equal(t, before.ResourceVersion, after.ResourceVersion, "the pod was not written")
+		// A second sidecar replica's ack that adds a service reaches the same Lease incrementally.
+		resp, body = f.do(t, http.MethodPost, stream.AckPath, f.token, `{"version":4,"services":["`+key+`","other/svc"]}`)
+		require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
+		require.Eventually(t, func() bool {
+			require.NoError(t, f.env.Client.Get(ctx, client.ObjectKeyFromObject(l), l))
+			return len(acks.Services(l)) == 2
+		}, 10*time.Second, 50*time.Millisecond)
 	})
 
 	t.Run("deleting the ElastiService removes the service from the stream", func(t *testing.T) {

@@ -118,9 +118,9 @@ func TestIdle(t *testing.T) {
 		{name: "NaN is an error", answers: with(map[string]answer{q: ok(vector("NaN"))}), trigger: promTrigger(q, "1", ""), wantErr: "NaN"},
 		{name: "NaN among samples is an error", answers: with(map[string]answer{q: ok(vector("0", "NaN"))}), trigger: promTrigger(q, "1", ""), wantErr: "NaN"},
 		{name: "-Inf is an error", answers: with(map[string]answer{q: ok(vector("-Inf"))}), trigger: promTrigger(q, "1", ""), wantErr: "-Inf"},
-		{name: "error status", answers: with(map[string]answer{q: {code: 400, body: `{"status":"error","errorType":"bad_data","error":"parse error at char 5"}`}}), trigger: promTrigger(q, "1", ""), wantErr: "HTTP 400: bad_data: parse error at char 5"},
-		{name: "error status in a 200", answers: with(map[string]answer{q: ok(`{"status":"error","errorType":"timeout","error":"query timed out"}`)}), trigger: promTrigger(q, "1", ""), wantErr: "prometheus answered timeout: query timed out"},
-		{name: "non-JSON 502 from a proxy", answers: with(map[string]answer{q: {code: 502, body: "<html>bad gateway</html>"}}), trigger: promTrigger(q, "1", ""), wantErr: `HTTP 502: body "<html>bad gateway</html>"`},
+		{name: "error status", answers: with(map[string]answer{q: {code: 400, body: `{"status":"error","errorType":"bad_data","error":"parse error at char 5"}`}}), trigger: promTrigger(q, "1", ""), wantErr: "HTTP 400 (bad_data: the query may be wrong"},
+		{name: "error status in a 200", answers: with(map[string]answer{q: ok(`{"status":"error","errorType":"timeout","error":"query timed out"}`)}), trigger: promTrigger(q, "1", ""), wantErr: "prometheus answered error timeout"},
+		{name: "non-JSON 502 from a proxy", answers: with(map[string]answer{q: {code: 502, body: "<html>bad gateway</html>"}}), trigger: promTrigger(q, "1", ""), wantErr: "HTTP 502 (the answer is not shown)"},
 		{name: "bad JSON", answers: with(map[string]answer{q: ok(`{"status":"success","data":`)}), trigger: promTrigger(q, "1", ""), wantErr: "decoding Prometheus answer"},
 		{name: "bad sample value", answers: with(map[string]answer{q: ok(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}}`)}), trigger: promTrigger(q, "1", ""), wantErr: "expected a string"},
 		{name: "matrix result", answers: with(map[string]answer{q: ok(`{"status":"success","data":{"resultType":"matrix","result":[]}}`)}), trigger: promTrigger(q, "1", ""), wantErr: `result type "matrix" is not supported`},
@@ -172,7 +172,7 @@ func TestIdleSendsHeadersAndUsesTriggerServer(t *testing.T) {
 	tr := promTrigger(q, "1", "")
 	tr.Metadata.ServerAddress = srv.URL + "/"
 	tr.Metadata.Headers = map[string]string{"X-Scope-OrgID": "tenant-a"}
-	e := &Evaluator{DefaultServerAddress: "http://127.0.0.1:1"} // would fail if used
+	e := &Evaluator{DefaultServerAddress: "http://127.0.0.1:1", AllowedServerAddresses: []string{srv.URL}} // the default would fail if used
 	idle, err := e.Idle(context.Background(), esWith(60, tr))
 	require.NoError(t, err)
 	assert.True(t, idle)

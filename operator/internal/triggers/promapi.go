@@ -35,26 +35,34 @@ type vectorSample struct {
 	Value  json.RawMessage   `json:"value"`
 }
 
+// knownErrorTypes are Prometheus' own errorType values: short, fixed strings that may be shown to
+// the ElastiService's author (the error text beside them may not: it can be anything).
+var knownErrorTypes = map[string]bool{
+	"bad_data": true, "timeout": true, "canceled": true, "execution": true, "internal": true,
+	"unavailable": true, "not_found": true, "not_acceptable": true,
+}
+
 // errNoSamples is returned for an empty vector.
 var errNoSamples = errors.New("the query returned no samples")
 
 // parseSamples decodes an instant query answer into its sample values. An error answer, a
 // malformed body or a result type other than vector and scalar is an error; an empty vector is
-// errNoSamples.
+// errNoSamples. Errors never quote the body (they reach conditions and Events): only fixed text,
+// Prometheus' known errorType values and the result type.
 func parseSamples(body []byte) ([]float64, error) {
 	var resp apiResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, fmt.Errorf("decoding Prometheus answer: %w", err)
+		return nil, errors.New("decoding Prometheus answer: not a JSON Prometheus API answer")
 	}
 	if resp.Status != "success" {
-		if resp.Status == "error" {
-			return nil, fmt.Errorf("prometheus answered %s: %s", resp.ErrorType, resp.Error)
+		if resp.Status == "error" && knownErrorTypes[resp.ErrorType] {
+			return nil, fmt.Errorf("prometheus answered error %s (the operator's log has Prometheus' message)", resp.ErrorType)
 		}
-		return nil, fmt.Errorf("prometheus answered status %q, expected \"success\"", resp.Status)
+		return nil, errors.New("prometheus answered an error or an unknown status, expected \"success\"")
 	}
 	var data queryData
 	if err := json.Unmarshal(resp.Data, &data); err != nil {
-		return nil, fmt.Errorf("decoding Prometheus answer data: %w", err)
+		return nil, errors.New("decoding Prometheus answer data: not an instant query answer")
 	}
 	switch data.ResultType {
 	case "scalar":
@@ -66,7 +74,7 @@ func parseSamples(body []byte) ([]float64, error) {
 	case "vector":
 		var samples []vectorSample
 		if err := json.Unmarshal(data.Result, &samples); err != nil {
-			return nil, fmt.Errorf("decoding vector result: %w", err)
+			return nil, errors.New("decoding vector result: not a list of samples")
 		}
 		if len(samples) == 0 {
 			return nil, errNoSamples
@@ -81,7 +89,10 @@ func parseSamples(body []byte) ([]float64, error) {
 		}
 		return out, nil
 	default:
-		return nil, fmt.Errorf("query result type %q is not supported; the query must return a scalar or an instant vector", data.ResultType)
+		if data.ResultType == "matrix" || data.ResultType == "string" {
+			return nil, fmt.Errorf("query result type %q is not supported; the query must return a scalar or an instant vector", data.ResultType)
+		}
+		return nil, errors.New("query result type is not supported; the query must return a scalar or an instant vector")
 	}
 }
 
@@ -90,15 +101,15 @@ func parseSamples(body []byte) ([]float64, error) {
 func parsePair(raw json.RawMessage) (float64, error) {
 	var pair []json.RawMessage
 	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-		return 0, fmt.Errorf("decoding sample %s: expected [<time>, \"<value>\"]", truncate(raw))
+		return 0, errors.New("decoding sample: expected [<time>, \"<value>\"]")
 	}
 	var s string
 	if err := json.Unmarshal(pair[1], &s); err != nil {
-		return 0, fmt.Errorf("decoding sample value %s: expected a string", truncate(pair[1]))
+		return 0, errors.New("decoding sample value: expected a string")
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return 0, fmt.Errorf("decoding sample value %q: %w", s, err)
+		return 0, errors.New("decoding sample value: not a number")
 	}
 	return v, nil
 }

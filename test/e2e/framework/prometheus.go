@@ -38,7 +38,7 @@ func (e *Env) EnsurePrometheus(ctx context.Context) (*Prometheus, error) {
 	if err := e.CreateAll(ctx, testdata.Prometheus, e.prometheusVars()); err != nil {
 		return nil, err
 	}
-	p := &Prometheus{env: e, InClusterURL: fmt.Sprintf("http://prometheus.%s.svc.cluster.local:9090", PrometheusNamespace)}
+	p := &Prometheus{env: e, InClusterURL: PrometheusInClusterURL}
 	svc, err := e.Kube.CoreV1().Services(PrometheusNamespace).Get(ctx, "prometheus", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading the prometheus Service: %w", err)

@@ -18,6 +18,15 @@ import (
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
+// Image is the sidecar image of SidecarPod; give it to trust.NewPolicy.
+const Image = "elasti/sidecar:test"
+
+// OptedInNamespace returns a namespace (GenerateName prefix) opted in as a cluster admin does.
+func OptedInNamespace(prefix string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix,
+		Annotations: map[string]string{names.AnnotationInject: names.InjectEnabled}}}
+}
+
 // SidecarPod returns a gateway pod in namespace with the resolver label and the sidecar as a
 // native sidecar (init container with restartPolicy Always), run as serviceAccount.
 func SidecarPod(namespace, name, serviceAccount string) *corev1.Pod {
@@ -26,7 +35,7 @@ func SidecarPod(namespace, name, serviceAccount string) *corev1.Pod {
 		Spec: corev1.PodSpec{
 			ServiceAccountName: serviceAccount,
 			InitContainers: []corev1.Container{{
-				Name: names.SidecarContainerName, Image: "elasti/sidecar:test",
+				Name: names.SidecarContainerName, Image: Image,
 				RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 			}},
 			Containers: []corev1.Container{{Name: "gateway", Image: "nginx"}},
