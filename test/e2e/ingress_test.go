@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
@@ -209,74 +207,6 @@ func TestIngressFlips(t *testing.T) {
 	}
 	if res.Failures() != 0 || res.OK == 0 {
 		t.Fatalf("%d requests failed (%d ok) during %d flips: %s", res.Failures(), res.OK, flips, res)
-	}
-}
-
-// TestIngressGatewayChurn: one gateway's churn never stalls another's traffic. A Service whose
-// scale target is a different, empty Deployment stays in proxy mode while its own pods serve, so
-// steady traffic through Traefik (namespace Y) goes through every sidecar of the cluster, those of
-// the gateway pods in namespace X included. Deleting X's gateway pods one after the other (each
-// sidecar leaves the slices, then stops accepting after its shutdown delay) fails no request and
-// slows none beyond 2 s.
-func TestIngressGatewayChurn(t *testing.T) {
-	x := setup(t, "churn-x", 2)
-	f := setup(t, "churn-y", 0)
-	start := time.Now()
-	tr := setupTraefik(t, f.ctx, "churn")
-	if _, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "idle", ZeroReplicas: true}); err != nil {
-		t.Fatal(err)
-	}
-	app, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "app"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.ns.WaitDeploymentReady(f.ctx, app.Name, 1, env.Config.Scale(90*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	es := framework.ElastiServiceFor(app)
-	es.Spec.ScaleTargetRef.Name = "idle" // at zero for ever: the Service stays in proxy mode
-	if err := env.CreateElastiService(f.ctx, es); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.ns.CreateIngress(f.ctx, framework.IngressOptions{Name: "app", Host: "churn.example.test", Service: "app", PortName: "http"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.WaitIngress(f.ctx, f.ns.Name, "app"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "proxy mode with the app's own pod serving", framework.InProxyMode); err != nil {
-		t.Fatal(err)
-	}
-	waitTraefikOnSidecars(t, f, tr, app)
-	load := framework.StartLoad(f.ctx, tr.Client(true), "http://churn.example.test/", 4, 50*time.Millisecond, framework.AppMessage("app"))
-	defer load.Stop()
-	time.Sleep(3 * time.Second)
-	for round := range 2 {
-		pods, err := x.ns.GatewayPods(x.ctx, "gateway")
-		if err != nil || len(pods) == 0 {
-			t.Fatalf("gateway pods of %s: %v", x.ns.Name, err)
-		}
-		victim := pods[0]
-		if err := env.Kube.CoreV1().Pods(x.ns.Name).Delete(x.ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		step(t, start, "round %d: deleted gateway pod %s/%s (%s)", round, x.ns.Name, victim.Name, victim.Status.PodIP)
-		if err := x.ns.WaitDeploymentReady(x.ctx, "gateway", 2, env.Config.Scale(90*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		waitTraefikOnSidecars(t, f, tr, app)
-		ok, failed := load.Snapshot()
-		step(t, start, "round %d: Traefik sends to the new sidecar set; %d ok, %d failed so far", round, ok, failed)
-	}
-	time.Sleep(2 * time.Second)
-	res := load.Stop()
-	slowest := slices.Max(append(res.Durations, 0))
-	step(t, start, "load through Traefik across two gateway deletions in another namespace: %s; slowest %s", res, slowest)
-	if res.Failures() != 0 || res.OK == 0 {
-		t.Fatalf("%d requests failed (%d ok): %s", res.Failures(), res.OK, res)
-	}
-	if slowest > 2*time.Second {
-		t.Fatalf("a request took %s (limit 2 s)", slowest)
 	}
 }
 
