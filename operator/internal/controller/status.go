@@ -114,7 +114,14 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, es *v1alpha1.Elast
 		return nil
 	}
 	es.Status.LastReconciledTime = &metav1.Time{Time: now.UTC().Truncate(time.Second)}
-	if err := r.Status().Patch(ctx, es, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+	// A merge patch carries only what differs from its base, and the base is the cached copy.
+	// When the cache is stale (after an API server restart, say), a field equal to the stale copy
+	// but not to what the server holds would be left out and never written: status.mode stayed
+	// "serve" for a minute while the conditions said proxy. Mode and conditions, the fields
+	// readers act on, are therefore always sent.
+	base := before.DeepCopy()
+	base.Status.Mode, base.Status.Conditions = "unknown", nil
+	if err := r.Status().Patch(ctx, es, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
