@@ -27,14 +27,7 @@ func TestFlipsUnderLoad(t *testing.T) {
 	load := framework.StartLoad(f.ctx, f.gw.keepOpen, f.url(app, 0, "/"), 4, 20*time.Millisecond, framework.AppMessage("app"))
 	defer load.Stop()
 	// The trigger comes once the load runs, so the first scale-down already happens under load.
-	es, err := app.GetElastiService(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es.Spec.Triggers = []elastiv1.ScaleTrigger{framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")}
-	if err := env.Client.Update(f.ctx, es); err != nil {
-		t.Fatal(err)
-	}
+	f.alwaysIdle(app, p)
 	flips, err := countFlips(f.ctx, app, 20, env.Config.Scale(6*time.Minute), func(n int, st *framework.State) {
 		ok, failed := load.Snapshot()
 		step(t, start, "flip %d (%s): %d ok, %d failed so far", n, st.Mode, ok, failed)
@@ -52,6 +45,20 @@ func TestFlipsUnderLoad(t *testing.T) {
 	}
 	if res.OK == 0 {
 		t.Fatal("no request succeeded")
+	}
+}
+
+// alwaysIdle gives the app's ElastiService a trigger that always says idle (with the cooldown of
+// ElastiServiceFor, 0), so the operator scales it to zero whenever it is up.
+func (f *fixture) alwaysIdle(app *framework.App, p *framework.Prometheus) {
+	f.t.Helper()
+	es, err := app.GetElastiService(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	es.Spec.Triggers = []elastiv1.ScaleTrigger{framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")}
+	if err := env.Client.Update(f.ctx, es); err != nil {
+		f.t.Fatal(err)
 	}
 }
 

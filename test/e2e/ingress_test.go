@@ -140,7 +140,7 @@ func TestIngressExternalHost(t *testing.T) {
 		internal := setup(t, "ingress-internal", 0)
 		secret := internal.app(framework.AppOptions{Name: "internal"}, nil)
 		internal.toZero(secret)
-		app := ingressApp(t, f, tr, framework.AppOptions{Name: "public"}, "public.example.test", nil)
+		ingressApp(t, f, tr, framework.AppOptions{Name: "public"}, "public.example.test", nil)
 		decorator := fmt.Sprintf("internal.%s.svc.cluster.local:80/*", internal.ns.Name)
 		for _, h := range []http.Header{
 			{"X-Envoy-Decorator-Operation": {decorator}},
@@ -159,7 +159,6 @@ func TestIngressExternalHost(t *testing.T) {
 				t.Fatalf("GET public.example.test with %v: status %d body %.300q, want the public app", h, resp.StatusCode, body)
 			}
 		}
-		_ = app
 		time.Sleep(3 * time.Second) // a wake-up of internal would have started by now
 		st, err := secret.State(f.ctx)
 		if err != nil {
@@ -188,14 +187,7 @@ func TestIngressFlips(t *testing.T) {
 	}
 	load := framework.StartLoad(f.ctx, tr.Client(true), "http://flips.example.test/", 4, 50*time.Millisecond, framework.AppMessage("app"))
 	defer load.Stop()
-	es, err := app.GetElastiService(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es.Spec.Triggers = []elastiv1.ScaleTrigger{framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")}
-	if err := env.Client.Update(f.ctx, es); err != nil {
-		t.Fatal(err)
-	}
+	f.alwaysIdle(app, p)
 	flips, err := countFlips(f.ctx, app, 5, env.Config.Scale(5*time.Minute), func(n int, st *framework.State) {
 		ok, failed := load.Snapshot()
 		step(t, start, "flip %d (%s): %d ok, %d failed so far", n, st.Mode, ok, failed)
