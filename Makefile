@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash -o pipefail
 GO            ?= go
 BIN           := $(CURDIR)/bin
 ELASTI_CACHE  ?= $(HOME)/.cache/elasti
-K8S_VERSION   ?= v1.37.1
+K8S_VERSION   ?= $(shell cat $(CURDIR)/hack/k8s-version)
 CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 export ELASTI_CACHE K8S_VERSION
@@ -67,11 +67,17 @@ bench: ## Benchmarks of the hot paths (compare runs with benchstat).
 
 ##@ Verify
 .PHONY: verify
-verify: generate manifests ## Generated files up to date, gofmt clean, vet clean.
+verify: generate manifests shellcheck ## Generated files up to date, gofmt clean, vet clean, shell scripts clean.
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- api manifests || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- api manifests)" || { echo "untracked generated files:"; git status --porcelain -- api manifests; exit 1; }
 	$(GO) vet -tags integration,e2e,blackbox ./...
+
+SHELL_SCRIPTS = $$(git ls-files '*.sh' .ci/run)
+.PHONY: shellcheck
+shellcheck: ## shellcheck every shell script (settings in .shellcheckrc).
+	@command -v shellcheck >/dev/null || { echo "shellcheck is missing: apt-get install shellcheck (.ci/run installs it)"; exit 1; }
+	shellcheck $(SHELL_SCRIPTS)
 
 ##@ Tools
 $(CONTROLLER_GEN):

@@ -11,7 +11,7 @@
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
 
-K8S_VERSION="${K8S_VERSION:-v1.37.1}"
+K8S_VERSION="${K8S_VERSION:-$(cat "$(dirname "${BASH_SOURCE[0]}")/k8s-version")}"
 ETCD_VERSION="${ETCD_VERSION:-v3.7.0}"
 CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"
 OUT="$CACHE/k8s/$K8S_VERSION/bin"
@@ -69,9 +69,9 @@ if [ ${#k8s_targets[@]} -gt 0 ]; then
       go mod init elasti.local/k8s-build >/dev/null 2>&1
       go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
       gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-      for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do
+      while read -r m; do
         go mod edit -replace "$m=$m@$staging_version"
-      done
+      done < <(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod")
       touch .ready
     fi
     for t in "${k8s_targets[@]}"; do

@@ -55,15 +55,18 @@ can_run() {
   if [ ${#pkgs[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null; then
       say "installing what the local cluster needs (missing: ${pkgs[*]})"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        containerd runc containernetworking-plugins iptables conntrack openssl iproute2 >/dev/null ||
-        { why="apt-get could not install containerd, runc, CNI plugins, iptables, conntrack"; return 1; }
+      if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        containerd runc containernetworking-plugins iptables conntrack openssl iproute2 >/dev/null; }; then
+        why="apt-get could not install containerd, runc, CNI plugins, iptables, conntrack"; return 1
+      fi
     else
       why="missing ${pkgs[*]} and no apt-get to install them"; return 1
     fi
   fi
   iptables -w 5 -S >/dev/null 2>&1 || { why="iptables does not work here ($(iptables -S 2>&1 | head -1))"; return 1; }
-  ip netns add elasti-ci-probe 2>/dev/null && ip netns del elasti-ci-probe || { why="cannot create network namespaces"; return 1; }
+  if ! { ip netns add elasti-ci-probe 2>/dev/null && ip netns del elasti-ci-probe; }; then
+    why="cannot create network namespaces"; return 1
+  fi
   return 0
 }
 

@@ -44,16 +44,15 @@ proxy_slice() {
 # older than the archive in bin/images (an image re-imported under the same tag does not restart
 # running pods by itself).
 restart_stale() {
-  local a name ns owner pair img id want line deploys=()
+  local a name ns owner pair img id want line pairs deploys=()
   declare -A digest
   for a in "$REPO"/bin/images/*.tar; do
     digest[$(basename "$a" .tar)]="$(tar xOf "$a" manifest.json | sed -n 's/.*"Config":"\(sha256:[0-9a-f]*\)".*/\1/p')"
   done
   for ns in "$@"; do
-    while read -r line; do
-      set -- $line
-      ns="$1"; owner="$2"; shift 2
-      for pair in "$@"; do
+    while read -r ns owner line; do
+      read -r -a pairs <<< "$line"
+      for pair in "${pairs[@]}"; do
         img="${pair%%=*}"; id="${pair#*=}"
         name="${img#docker.io/}"; name="${name#elasti/}"; name="${name%%:*}"
         want="${digest[$name]:-}"

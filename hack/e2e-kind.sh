@@ -23,7 +23,7 @@ E2E_TIMEOUT="${E2E_TIMEOUT:-45m}"
 log() { printf '%s e2e-kind: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-command -v docker >/dev/null && docker info >/dev/null 2>&1 || die "no Docker engine answers; use 'make cluster-up' and 'make test-e2e' (hack/ci-e2e.sh) instead"
+if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then die "no Docker engine answers; use 'make cluster-up' and 'make test-e2e' (hack/ci-e2e.sh) instead"; fi
 if [ -z "${KIND:-}" ]; then
   if command -v kind >/dev/null; then KIND=kind; else KIND="go run sigs.k8s.io/kind@$KIND_VERSION"; fi
 fi

@@ -32,7 +32,8 @@ delete_pods() {
 
 stop_shims() {
   local pid cmd
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+  for pid in /proc/[0-9]*; do
+    pid="${pid#/proc/}"
     cmd="$( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null)" || continue
     case "$cmd" in
       *containerd-shim*"-address $CONTAINERD_SOCK "*)
@@ -44,9 +45,9 @@ stop_shims() {
 unmount_all() {
   local m
   # Deepest first.
-  for m in $(awk -v s="$STATE/" '$2 ~ "^"s || $2 ~ "^/run/netns/cni-" || $2 ~ "^/run/containerd/" {print $2}' /proc/self/mounts | sort -r); do
+  while read -r m; do
     umount -l "$m" 2>/dev/null && say "mount $m"
-  done
+  done < <(awk -v s="$STATE/" '$2 ~ "^"s || $2 ~ "^/run/netns/cni-" || $2 ~ "^/run/containerd/" {print $2}' /proc/self/mounts | sort -r)
 }
 
 remove_netns() {
@@ -88,7 +89,7 @@ remove_links() {
 }
 
 restore_host() {
-  local kv key val p
+  local key val p
   if [ -f "$STATE/sysctl.orig" ]; then
     while IFS='=' read -r key val; do
       [ "$(sysctl -n "$key" 2>/dev/null)" = "$val" ] && continue
@@ -108,15 +109,18 @@ restore_host() {
   done
 }
 
+# stopped NAME GRACE_S: stop, and list what it stopped among the removed things.
+stopped() { stop "$@" >> "$removed"; }
+
 t0=$(date +%s%3N)
-for c in kube-controller-manager kube-scheduler; do stop "$c" 5 >> "$removed"; done
+for c in kube-controller-manager kube-scheduler; do stopped "$c" 5; done
 delete_pods
-for c in kubelet kube-proxy; do stop "$c" 5 >> "$removed"; done
-stop containerd 5 >> "$removed"
+for c in kubelet kube-proxy; do stopped "$c" 5; done
+stopped containerd 5
 stop_shims
-stop kube-apiserver 10 >> "$removed"
-stop etcd 10 >> "$removed"
-stop fence-watchdog 2 >> "$removed"
+stopped kube-apiserver 10
+stopped etcd 10
+stopped fence-watchdog 2
 unmount_all
 remove_netns
 remove_kube_chains

@@ -92,7 +92,7 @@ blackhole_up() {
 up() {
   local ifc node
   ifc="$(default_iface)"; node="$(node_ip)"
-  [ -n "$ifc" ] && [ -n "$node" ] || die "no default route: cannot tell which interface to fence"
+  if [ -z "$ifc" ] || [ -z "$node" ]; then die "no default route: cannot tell which interface to fence"; fi
   rules_v4 "$ifc" "$node"
   rules_v6 "$ifc"
   jumps
@@ -130,14 +130,14 @@ down() {
 
 # check: exit 0 when every chain exists, is jumped to first, and the blackhole link is up.
 check() {
-  local c
+  local c table chain jump
   for c in "filter OUTPUT ELASTI-FENCE-OUT" "filter FORWARD ELASTI-FENCE-FWD" "filter INPUT ELASTI-FENCE-IN" "mangle POSTROUTING ELASTI-BACKSTOP"; do
-    set -- $c
-    [ "$(iptables -w 5 -t "$1" -S "$2" | sed -n 2p)" = "-A $2 -j $3" ] || { echo "iptables $1/$2 does not start with -j $3"; return 1; }
+    read -r table chain jump <<< "$c"
+    [ "$(iptables -w 5 -t "$table" -S "$chain" | sed -n 2p)" = "-A $chain -j $jump" ] || { echo "iptables $table/$chain does not start with -j $jump"; return 1; }
   done
   for c in "filter OUTPUT ELASTI-FENCE-OUT" "filter FORWARD ELASTI-FENCE-FWD" "mangle POSTROUTING ELASTI-BACKSTOP"; do
-    set -- $c
-    [ "$(ip6tables -w 5 -t "$1" -S "$2" | sed -n 2p)" = "-A $2 -j $3" ] || { echo "ip6tables $1/$2 does not start with -j $3"; return 1; }
+    read -r table chain jump <<< "$c"
+    [ "$(ip6tables -w 5 -t "$table" -S "$chain" | sed -n 2p)" = "-A $chain -j $jump" ] || { echo "ip6tables $table/$chain does not start with -j $jump"; return 1; }
   done
   ip route show "$SERVICE_CIDR" | grep -q "dev $BLACKHOLE_LINK" || { echo "no $SERVICE_CIDR route on $BLACKHOLE_LINK"; return 1; }
 }

@@ -1,10 +1,10 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the settings below are read by the scripts that source this file
 # Shared settings and helpers of the local cluster scripts (up.sh, down.sh, fence.sh, status.sh).
 # Everything the cluster writes lives under $STATE; see docs/cluster.md.
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ELASTI_CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"
-K8S_VERSION="${K8S_VERSION:-v1.37.1}"
+K8S_VERSION="${K8S_VERSION:-$(cat "$REPO/hack/k8s-version")}"
 K8S_BIN="${K8S_BIN:-$ELASTI_CACHE/k8s/$K8S_VERSION/bin}"
 STATE="${ELASTI_CLUSTER_DIR:-$ELASTI_CACHE/cluster}"
 TAG="${TAG:-v0.1.0-dev}"
@@ -56,12 +56,12 @@ phase() {
 }
 phases_done() {
   phase ""
-  local total=0 p
+  local total=0 p name ms
   printf '%-22s %9s\n' "phase" "seconds" >&2
   for p in "${PHASES[@]}"; do
-    set -- $p
-    printf '%-22s %9.3f\n' "$1" "$(awk -v ms="$2" 'BEGIN{print ms/1000}')" >&2
-    total=$(( total + $2 ))
+    read -r name ms <<< "$p"
+    printf '%-22s %9.3f\n' "$name" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')" >&2
+    total=$(( total + ms ))
   done
   printf '%-22s %9.3f\n' "total" "$(awk -v ms="$total" 'BEGIN{print ms/1000}')" >&2
 }

@@ -12,7 +12,8 @@ for f in "$STATE"/run/*.pid; do
   n="$(basename "$f" .pid)"; pid="$(cat "$f")"
   alive "$pid" && found "process $n (pid $pid)"
 done
-for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+for pid in /proc/[0-9]*; do
+  pid="${pid#/proc/}"
   cmd="$( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null)" || continue
   case "$cmd" in *"$STATE/"*) [ "$pid" != $$ ] && alive "$pid" && found "process $pid: ${cmd:0:100}" ;; esac
 done

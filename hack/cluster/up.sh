@@ -64,7 +64,7 @@ start_apiserver() {
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$p/front-proxy-client.crt" --proxy-client-key-file "$p/front-proxy-client.key" \
     --endpoint-reconciler-type lease --event-ttl 1h
-  wait_for kube-apiserver 90 $KUBECTL get --raw /readyz
+  wait_for kube-apiserver 90 kubectl_ get --raw /readyz
 }
 
 start_control_plane() {
