@@ -110,7 +110,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", admission.DefaultMaxBodyBytes, "Largest AdmissionReview body accepted (larger gets 413).")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables).")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader for the namespace label mirror and the uninjected-pod checker.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader for the namespace label mirror, the CA bundle publisher and the uninjected-pod checker.")
 	fs.StringVar(&o.LeaderElectID, "leader-election-id", "elasti-webhook", "Name of the leader election Lease.")
 	fs.BoolVar(&o.DisableMirror, "disable-namespace-mirror", false, "Do not mirror the namespace annotation onto the label (another tool does).")
 	fs.BoolVar(&o.DisableChecker, "disable-uninjected-checker", false, "Do not watch pods for gateway pods without the sidecar.")

@@ -39,9 +39,9 @@ type IncomingRequestResponse struct {
 const bodyReadTimeout = 10 * time.Second
 
 // serveIncomingRequest handles POST /informer/incoming-request. The checks run in this order,
-// each with its own answer: 401 authentication, 405 method, 413 size, 400 body, 429 rate, 404
-// unknown service, 409 a report sent before the last scale to zero, then 503 if the scale-up
-// failed, else 202.
+// each with its own answer: 401 authentication, 405 method, 413 size, 400 body, 429 rate, 503 if
+// the lookup failed, 404 unknown service, 409 a report sent before the last scale to zero, then
+// 503 if the scale-up failed, else 202.
 func (s *Server) serveIncomingRequest(w http.ResponseWriter, r *http.Request) {
 	rec := &codeRecorder{ResponseWriter: w}
 	start := time.Now()

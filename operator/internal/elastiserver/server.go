@@ -244,7 +244,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		// No ReadTimeout: it would cancel the streams' contexts. POST handlers set their own
-		// read deadline (bodyDeadline).
+		// read deadline (bodyReadTimeout).
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 16 << 10,
 		BaseContext:    func(net.Listener) context.Context { return base },
