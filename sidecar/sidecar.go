@@ -15,10 +15,10 @@ import (
 	"github.com/elasti-dev/elasti/sidecar/internal/credentials"
 	"github.com/elasti-dev/elasti/sidecar/internal/hold"
 	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
-	"github.com/elasti-dev/elasti/sidecar/internal/operator"
 	"github.com/elasti-dev/elasti/sidecar/internal/probe"
 	"github.com/elasti-dev/elasti/sidecar/internal/proxy"
 	"github.com/elasti-dev/elasti/sidecar/internal/registry"
+	"github.com/elasti-dev/elasti/sidecar/internal/report"
 	"github.com/elasti-dev/elasti/sidecar/internal/streamclient"
 )
 
@@ -31,7 +31,7 @@ type Sidecar struct {
 	queue   *hold.Queue
 	handler *proxy.Handler
 	stream  *streamclient.Client
-	reports *operator.Client
+	reports *report.Client
 	ports   *portListeners
 
 	proxyLn, adminLn net.Listener
@@ -80,7 +80,7 @@ func New(cfg Config, log logr.Logger) (*Sidecar, error) {
 		TLSHandshakeTimeout: cfg.OperatorTimeout,
 		HTTP2:               &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second}}
 	token := credentials.TokenFile(cfg.TokenFile)
-	s.reports = operator.New(s.bg, log.WithName("operator-client"), operator.Options{
+	s.reports = report.New(s.bg, log.WithName("operator-client"), report.Options{
 		OperatorURL: cfg.OperatorURL, HTTPClient: &http.Client{Transport: opTransport, Timeout: cfg.OperatorTimeout},
 		Authorize: token.Authorize, Waiting: s.queue.Waiting, RetryDuration: cfg.ReportRetry, MaxRetryDuration: cfg.ReportMaxRetry,
 		ResendInterval: cfg.ReportResend, ActivityInterval: cfg.ActivityInterval, Observe: s.metrics.Report,

@@ -1,5 +1,5 @@
 // Package messages holds the messages exchanged between the resolver sidecar and the operator's
-// elastiserver. RequestCount (seed 002) tells the operator that requests for a service are waiting.
+// elastiserver. RequestCount tells the operator that requests for a service are waiting.
 //
 // Decoding is strict: unknown fields, trailing data, missing or malformed fields are rejected with
 // an error that says what was wrong and what is expected, because these bodies arrive over the

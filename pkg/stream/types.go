@@ -9,7 +9,7 @@ const (
 	StreamPath = "/sidecar/v1/stream"
 	// AckPath: POST an Ack (JSON) after applying a Message; answered 204.
 	AckPath = "/sidecar/v1/ack"
-	// IncomingRequestPath: POST a messages.RequestCount (path kept from the original design).
+	// IncomingRequestPath: POST a messages.RequestCount (a stable path: running sidecars POST to it).
 	IncomingRequestPath = "/informer/incoming-request"
 	// ContentType of the stream body.
 	ContentType = "application/x-ndjson"

@@ -1,5 +1,5 @@
-// Package elastiserver is the operator's HTTPS endpoint for resolver sidecars (the Server of the
-// original design: it receives events from the resolver and scales through the ScaleHandler).
+// Package elastiserver is the operator's HTTPS endpoint for resolver sidecars: its Server
+// receives events from the resolver and scales through the ScaleHandler.
 //
 // Every operator replica runs it (it is not leader-elected) and answers from the manager's
 // caches:

@@ -11,6 +11,27 @@ import (
 
 const namespace = "elasti_sidecar"
 
+// The reasons of Rejected (label reason of elasti_sidecar_requests_rejected_total).
+const (
+	// ReasonUnknownHost: a request on the direct listener named no known service.
+	ReasonUnknownHost = "unknown_host"
+	// ReasonQueueFull: the service's hold queue was full.
+	ReasonQueueFull = "queue_full"
+	// ReasonHoldTimeout: no pod could serve within the hold timeout.
+	ReasonHoldTimeout = "hold_timeout"
+	// ReasonServiceGone: the service left the stream (no ElastiService any more) while the request
+	// was held or its connection was open.
+	ReasonServiceGone = "service_gone"
+	// ReasonClientGone: the client went away while its request was held (499 in requests_total).
+	ReasonClientGone = "client_gone"
+	// ReasonShutdown: the sidecar was shutting down.
+	ReasonShutdown = "shutdown"
+	// ReasonUpstreamError: the pod could not be reached or answered with a broken response.
+	ReasonUpstreamError = "upstream_error"
+	// ReasonBadRequest: the request body could not be read while holding it.
+	ReasonBadRequest = "bad_request"
+)
+
 // Metrics are the sidecar's collectors. Methods take a "namespace/name" key.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -42,7 +63,7 @@ func New() *Metrics {
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_total",
 			Help: "Requests handled, by response code class (2xx..5xx) and whether they were held."}, append(svc, "code_class", "held")),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_rejected_total",
-			Help: "Requests answered by the sidecar itself, by reason (unknown_host, queue_full, hold_timeout, gone, shutdown, upstream_error, bad_request)."}, append(svc, "reason")),
+			Help: "Requests answered by the sidecar itself, by reason (unknown_host, queue_full, hold_timeout, service_gone, client_gone, shutdown, upstream_error, bad_request)."}, append(svc, "reason")),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "request_count_reports_total",
 			Help: "RequestCount messages sent to the operator, by result (ok, error)."}, append(svc, "result")),
 		streamConnected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_connected",

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
 )
 
 // heldBodyLimit is the largest HTTP/1 request body (by its Content-Length) that the sidecar
@@ -36,7 +38,7 @@ func (h *Handler) receiveBody(w http.ResponseWriter, r *http.Request, rt *route,
 			h.abandoned(rt)
 			return nil, false
 		}
-		h.reject(w, r, rt, http.StatusBadRequest, "bad_request",
+		h.reject(w, r, rt, http.StatusBadRequest, metrics.ReasonBadRequest,
 			fmt.Sprintf("receiving the %d-byte request body: got %d bytes: %v", r.ContentLength, len(body), err))
 		return nil, false
 	}

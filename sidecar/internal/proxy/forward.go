@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
 )
 
 // newReverseProxy builds the forwarding half: a ReverseProxy that streams (FlushInterval -1),
@@ -66,7 +68,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		return
 	}
 	rt.status = http.StatusBadGateway
-	h.o.Metrics.Rejected(rt.key, "upstream_error")
+	h.o.Metrics.Rejected(rt.key, metrics.ReasonUpstreamError)
 	h.o.Log.V(1).Info("forwarding failed", "service", rt.key, "target", rt.target.addr, "error", err.Error())
 	writeError(w, http.StatusBadGateway, apiError{Error: fmt.Sprintf("forwarding to %s: %v", rt.target.addr, err),
 		Host: r.Host, Service: rt.key, HeldSeconds: heldSeconds(rt)})

@@ -17,7 +17,7 @@ import (
 	"github.com/elasti-dev/elasti/sidecar/internal/registry"
 )
 
-// Reporter tells the operator about requests (operator.Client).
+// Reporter tells the operator about requests (report.Client).
 type Reporter interface {
 	// Held: a request for the service is held (de-duplicated and retried by the reporter).
 	Held(namespace, service string)
@@ -94,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	svc, auth, err := h.identify(r)
 	if err != nil {
-		h.o.Metrics.Rejected("", "unknown_host")
+		h.o.Metrics.Rejected("", metrics.ReasonUnknownHost)
 		h.o.Metrics.Observe("", http.StatusNotFound, false, 0)
 		writeError(w, http.StatusNotFound, apiError{Error: err.Error(), Host: r.Host})
 		return
@@ -121,7 +121,7 @@ func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// The service left the stream after this connection was accepted; its listener is closing.
 		rt := &route{key: b.key, port: b.ref, start: start}
-		b.h.reject(w, r, rt, http.StatusServiceUnavailable, "gone", b.key+" is no longer managed by Elasti; retry")
+		b.h.reject(w, r, rt, http.StatusServiceUnavailable, metrics.ReasonServiceGone, b.key+" is no longer managed by Elasti; retry")
 		return
 	}
 	b.h.serve(w, r, svc, b.ref, start)
@@ -194,11 +194,11 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
 		rt.target = res.ep
 		return true
 	case outQueueFull:
-		h.reject(w, r, rt, http.StatusServiceUnavailable, "queue_full", res.err.Error())
-	case outGone:
-		h.reject(w, r, rt, http.StatusServiceUnavailable, "gone", rt.key+" is no longer managed by Elasti; retry")
+		h.reject(w, r, rt, http.StatusServiceUnavailable, metrics.ReasonQueueFull, res.err.Error())
+	case outServiceGone:
+		h.reject(w, r, rt, http.StatusServiceUnavailable, metrics.ReasonServiceGone, rt.key+" is no longer managed by Elasti; retry")
 	case outShutdown:
-		h.reject(w, r, rt, http.StatusServiceUnavailable, "shutdown", "the sidecar is shutting down; retry")
+		h.reject(w, r, rt, http.StatusServiceUnavailable, metrics.ReasonShutdown, "the sidecar is shutting down; retry")
 	case outTimeout:
 		h.timeout(w, r, rt, res.svc, res.timeout, rt.reported)
 	case outAbandoned:
@@ -222,7 +222,7 @@ type waitResult struct {
 const (
 	outForward outcome = iota
 	outQueueFull
-	outGone
+	outServiceGone
 	outShutdown
 	outTimeout
 	outAbandoned
@@ -258,7 +258,7 @@ func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) wa
 	for first := true; ; first = false {
 		svc, ok := h.o.Registry.Get(rt.key)
 		if !ok {
-			return waitResult{out: outGone}
+			return waitResult{out: outServiceGone}
 		}
 		timeout := h.holdTimeout(svc)
 		if timer == nil {
@@ -326,7 +326,7 @@ func (h *Handler) wake(svc *registry.Service, reported *bool) {
 // abandoned records a held request whose client went away (nobody to answer: 499 in metrics).
 func (h *Handler) abandoned(rt *route) {
 	rt.status = 499
-	h.o.Metrics.Rejected(rt.key, "gone")
+	h.o.Metrics.Rejected(rt.key, metrics.ReasonClientGone)
 	h.o.Metrics.Observe(rt.key, rt.status, true, time.Since(rt.start))
 }
 
@@ -341,7 +341,7 @@ func (h *Handler) timeout(w http.ResponseWriter, r *http.Request, rt *route, svc
 	if reported {
 		msg += "; the operator was asked to scale it up"
 	}
-	h.reject(w, r, rt, http.StatusGatewayTimeout, "hold_timeout", msg)
+	h.reject(w, r, rt, http.StatusGatewayTimeout, metrics.ReasonHoldTimeout, msg)
 }
 
 // reject answers a request the sidecar cannot forward.

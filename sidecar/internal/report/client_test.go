@@ -1,4 +1,4 @@
-package operator
+package report
 
 import (
 	"context"
@@ -117,7 +117,7 @@ func TestHeldRetriesWhileRequestsWait(t *testing.T) {
 
 	// Nothing waits any more: the loop ends, and a new held request starts a new report.
 	f.waiting.Store(0)
-	require.Eventually(t, func() bool { l := f.client.lock("shop", "orders"); return !l.running.Load() }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { l := f.client.service("shop", "orders"); return !l.running.Load() }, 5*time.Second, 5*time.Millisecond)
 	before := len(f.op.RequestCounts())
 	f.waiting.Store(1)
 	f.client.Held("shop", "orders")

@@ -1,4 +1,4 @@
-package operator
+package report
 
 import (
 	"bytes"
@@ -50,9 +50,9 @@ type Client struct {
 	maxRetryDuration time.Duration
 	resendInterval   time.Duration
 	activityInterval time.Duration
-	// serviceRPCLocks holds one *rpcLock per namespace/service: the lock that keeps at most one
-	// report in flight for the service.
-	serviceRPCLocks sync.Map
+	// services holds one *serviceReports per namespace/service: the state that keeps at most one
+	// report loop running for the service.
+	services sync.Map
 	// operatorURL is the URL of the operator.
 	operatorURL string
 	// incomingRequestEndpoint is the endpoint to send information about the incoming request.
@@ -66,8 +66,8 @@ type Client struct {
 	ctx       context.Context
 }
 
-// rpcLock is the per-service reporting state.
-type rpcLock struct {
+// serviceReports is the reporting state of one service.
+type serviceReports struct {
 	ns, svc string
 	// running is true while a report loop runs for the service.
 	running atomic.Bool
@@ -95,26 +95,26 @@ func New(ctx context.Context, logger logr.Logger, o Options) *Client {
 	}
 }
 
-func (c *Client) lock(ns, svc string) *rpcLock {
+func (c *Client) service(ns, svc string) *serviceReports {
 	key := ns + "/" + svc
-	if l, ok := c.serviceRPCLocks.Load(key); ok {
-		return l.(*rpcLock)
+	if l, ok := c.services.Load(key); ok {
+		return l.(*serviceReports)
 	}
-	l, _ := c.serviceRPCLocks.LoadOrStore(key, &rpcLock{ns: ns, svc: svc})
-	return l.(*rpcLock)
+	l, _ := c.services.LoadOrStore(key, &serviceReports{ns: ns, svc: svc})
+	return l.(*serviceReports)
 }
 
 // Forget drops the state of a service that left the stream.
-func (c *Client) Forget(key string) { c.serviceRPCLocks.Delete(key) }
+func (c *Client) Forget(key string) { c.services.Delete(key) }
 
 // Held reports that a request for ns/svc is held. It returns at once; the report is sent in
 // the background unless one is already in flight for the service.
-func (c *Client) Held(ns, svc string) { c.start(c.lock(ns, svc)) }
+func (c *Client) Held(ns, svc string) { c.start(c.service(ns, svc)) }
 
 // Activity reports a request for a proxy-mode service that was forwarded without holding, at
 // most once per ActivityInterval per service.
 func (c *Client) Activity(ns, svc string) {
-	l := c.lock(ns, svc)
+	l := c.service(ns, svc)
 	last, now := l.lastSent.Load(), time.Now().UnixNano()
 	// The compare-and-swap lets exactly one of many concurrent requests claim the report.
 	if time.Duration(now-last) < c.activityInterval || !l.lastSent.CompareAndSwap(last, now) {
@@ -124,7 +124,7 @@ func (c *Client) Activity(ns, svc string) {
 	c.start(l)
 }
 
-func (c *Client) start(l *rpcLock) {
+func (c *Client) start(l *serviceReports) {
 	if l.running.CompareAndSwap(false, true) {
 		go c.loop(l)
 	}
@@ -132,7 +132,7 @@ func (c *Client) start(l *rpcLock) {
 
 // loop reports for one service while requests wait or an activity report is pending. It owns
 // l.running and hands it back only when there is nothing left to report.
-func (c *Client) loop(l *rpcLock) {
+func (c *Client) loop(l *serviceReports) {
 	key := l.ns + "/" + l.svc
 	backoff := c.retryDuration
 	for {
