@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +41,8 @@ const blackboxPods = 100
 // TestBlackbox builds cmd/webhook, runs it as a separate process in self-managed certificate mode
 // against a real API server (envtest's kube-apiserver and etcd) with the shipped
 // MutatingWebhookConfiguration, and checks from outside: pods of the annotated namespace get the
-// sidecar exactly once, pods elsewhere are untouched, garbage bodies get 400. It logs the figures.
+// sidecar exactly once, pods elsewhere are untouched, garbage bodies get an error response (code
+// 400, 413 for a body over 7 MiB) and no mutation. It logs the figures.
 //
 //	go test -tags blackbox -run TestBlackbox -v ./webhook/
 func TestBlackbox(t *testing.T) {
@@ -192,7 +195,9 @@ func sidecarCount(pod *corev1.Pod) int {
 	return n
 }
 
-// garbage posts malformed bodies straight to the binary over TLS (trusting its own CA).
+// garbage posts malformed bodies straight to the binary over TLS (trusting its own CA) and
+// returns the code of each answer: controller-runtime's serving answers HTTP 200 with an
+// AdmissionReview whose response is an error carrying the code.
 func garbage(t *testing.T, port int, certDir string) map[string]int {
 	t.Helper()
 	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
@@ -216,10 +221,18 @@ func garbage(t *testing.T, port int, certDir string) map[string]int {
 	for _, tc := range cases {
 		resp, err := hc.Post(url, "application/json", bytes.NewReader(tc.body))
 		require.NoError(t, err, tc.name)
+		var out admissionv1.AdmissionReview
+		err = json.NewDecoder(resp.Body).Decode(&out)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		got[tc.name] = resp.StatusCode
-		assert.Equal(t, tc.want, resp.StatusCode, tc.name)
+		require.Equal(t, http.StatusOK, resp.StatusCode, tc.name)
+		require.NoError(t, err, tc.name)
+		require.NotNil(t, out.Response, tc.name)
+		require.NotNil(t, out.Response.Result, tc.name)
+		assert.False(t, out.Response.Allowed, tc.name)
+		assert.Nil(t, out.Response.Patch, tc.name)
+		got[tc.name] = int(out.Response.Result.Code)
+		assert.Equal(t, tc.want, got[tc.name], tc.name)
 	}
 	return got
 }

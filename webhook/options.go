@@ -13,7 +13,6 @@ import (
 
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
-	"github.com/elasti-dev/elasti/webhook/internal/admission"
 	"github.com/elasti-dev/elasti/webhook/internal/certs"
 	"github.com/elasti-dev/elasti/webhook/internal/inject"
 )
@@ -58,7 +57,6 @@ type Options struct {
 	CertDNSNames   string
 	CALifetime     time.Duration
 	ServingLife    time.Duration
-	MaxBodyBytes   int64
 	MetricsAddr    string
 	ProbeAddr      string
 	LeaderElect    bool
@@ -107,7 +105,6 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CertDNSNames, "cert-dns-names", "", "Self-managed mode: comma-separated DNS names (default: the webhook and operator Services, .svc and .svc.<cluster-domain>).")
 	fs.DurationVar(&o.CALifetime, "ca-lifetime", certs.DefaultCALifetime, "Self-managed mode: CA lifetime (renewed at 2/3).")
 	fs.DurationVar(&o.ServingLife, "serving-cert-lifetime", certs.DefaultServingLifetime, "Self-managed mode: serving certificate lifetime (renewed at 2/3).")
-	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", admission.DefaultMaxBodyBytes, "Largest AdmissionReview body accepted (larger gets 413).")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (0 disables).")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader for the namespace label mirror, the CA bundle publisher and the uninjected-pod checker.")

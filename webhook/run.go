@@ -121,14 +121,14 @@ func newManager(o Options, restCfg *rest.Config) (manager.Manager, error) {
 // setup registers the handler, the controllers, the certificate manager and the probes.
 func setup(mgr manager.Manager, o Options, configFor func() inject.Config, publisher *nslabel.CAPublisher, restCfg *rest.Config, log logr.Logger) error {
 	recorder := mgr.GetEventRecorder("elasti-webhook")
-	mgr.GetWebhookServer().Register(Path, &admission.Handler{
-		Config:       configFor,
-		Namespaces:   &admission.CachedNamespaces{Cache: mgr.GetClient(), Live: mgr.GetAPIReader()},
-		Events:       recorder,
-		Metrics:      admission.NewMetrics(metrics.Registry),
-		MaxBodyBytes: o.MaxBodyBytes,
-		Log:          log.WithName("admission"),
-	})
+	handler := &admission.Handler{
+		Config:     configFor,
+		Namespaces: &admission.CachedNamespaces{Cache: mgr.GetClient(), Live: mgr.GetAPIReader()},
+		Events:     recorder,
+		Metrics:    admission.NewMetrics(metrics.Registry),
+		Log:        log.WithName("admission"),
+	}
+	mgr.GetWebhookServer().Register(Path, handler.Webhook())
 	if !o.DisableMirror {
 		if err := (&nslabel.Mirror{Client: mgr.GetClient(), SystemNamespace: o.Namespace}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the namespace label mirror: %w", err)

@@ -1,9 +1,7 @@
 package admission
 
 import (
-	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -31,8 +29,7 @@ func BenchmarkHandler(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				start := time.Now()
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mutate-pods", bytes.NewReader(body)))
+				w := post(h, body)
 				samples = append(samples, time.Since(start))
 				if w.Code != http.StatusOK {
 					b.Fatalf("status %d: %s", w.Code, w.Body.String())

@@ -3,8 +3,8 @@ package admission
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -13,20 +13,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/elasti-dev/elasti/webhook/internal/inject"
 )
-
-// DefaultMaxBodyBytes bounds a request body. The API server limits objects to about 3 MiB in
-// etcd; an AdmissionReview can carry the object twice (object and oldObject), plus overhead.
-const DefaultMaxBodyBytes = 7 << 20
 
 // NamespaceGetter returns a namespace, normally from the informer cache.
 type NamespaceGetter interface {
 	Get(ctx context.Context, name string) (*corev1.Namespace, error)
 }
 
-// Handler serves the mutating webhook for pods.
+// Handler is the mutating webhook for pods, a controller-runtime admission.Handler: Webhook
+// wraps it in controller-runtime's admission.Webhook, which reads (at most 7 MiB), decodes and
+// answers the AdmissionReview.
 type Handler struct {
 	// Config returns the injection defaults for one request (it re-reads the CA bundle on rotation).
 	Config func() inject.Config
@@ -36,52 +36,37 @@ type Handler struct {
 	Events Recorder
 	// Metrics may be nil in tests.
 	Metrics *Metrics
-	// MaxBodyBytes defaults to DefaultMaxBodyBytes.
-	MaxBodyBytes int64
-	Log          logr.Logger
+	Log     logr.Logger
 }
+
+var _ admission.Handler = (*Handler)(nil)
 
 var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	if h.Metrics != nil {
-		defer func() { h.Metrics.Duration.Observe(time.Since(start).Seconds()) }()
-	}
-	if r.Method != http.MethodPost {
-		h.reject(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "only POST is supported")
-		return
-	}
-	limit := h.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		h.reject(w, http.StatusBadRequest, ReasonBadRequest, fmt.Sprintf("reading body: %v", err))
-		return
-	}
-	if int64(len(body)) > limit {
-		h.reject(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, fmt.Sprintf("body larger than %d bytes", limit))
-		return
-	}
-	review, err := DecodeReview(body)
-	if err != nil {
-		h.reject(w, http.StatusBadRequest, ReasonBadRequest, err.Error())
-		return
-	}
-	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: h.Review(r.Context(), review.Request)}
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(&out); err != nil {
-		h.Log.Error(err, "writing AdmissionReview response")
+// Webhook returns the http.Handler to register on the webhook server: controller-runtime's
+// admission.Webhook around h, logging through h.Log. A panic is not recovered into a response:
+// that response would deny the pod, while a dropped connection (net/http recovers the panic) is
+// a failed call, which failurePolicy: Ignore admits.
+func (h *Handler) Webhook() *admission.Webhook {
+	return &admission.Webhook{
+		Handler:      h,
+		RecoverPanic: ptr.To(false),
+		LogConstructor: func(_ logr.Logger, req *admission.Request) logr.Logger {
+			return admission.DefaultLogConstructor(h.Log, req)
+		},
 	}
 }
 
-func (h *Handler) reject(w http.ResponseWriter, code int, reason inject.Reason, msg string) {
-	h.Metrics.observe(ResultRejected, reason)
-	h.Log.V(1).Info("rejecting admission request", "status", code, "reason", msg)
-	http.Error(w, "elasti webhook: "+msg, code)
+// Handle implements admission.Handler. A request without a UID is not one an API server sends:
+// it is answered with an error (code 400), like a body that does not decode.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if h.Metrics != nil {
+		defer func(start time.Time) { h.Metrics.Duration.Observe(time.Since(start).Seconds()) }(time.Now())
+	}
+	if req.UID == "" {
+		return admission.Errored(http.StatusBadRequest, errors.New("AdmissionReview request has no uid: expected an admission.k8s.io/v1 AdmissionReview from the API server"))
+	}
+	return admission.Response{AdmissionResponse: *h.Review(ctx, &req.AdmissionRequest)}
 }
 
 // Review answers one admission request. It always allows the pod.

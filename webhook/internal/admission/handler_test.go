@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,9 +100,12 @@ func reviewBody(t testing.TB, ns string, obj any, dryRun bool) []byte {
 	return b
 }
 
-func post(h http.Handler, method string, body []byte) *httptest.ResponseRecorder {
+// post sends body to h's webhook, as the API server does.
+func post(h *Handler, body []byte) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(method, "/mutate-pods", bytes.NewReader(body)))
+	r := httptest.NewRequest(http.MethodPost, "/mutate-pods", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	h.Webhook().ServeHTTP(w, r)
 	return w
 }
 
@@ -115,33 +120,71 @@ func decodeResponse(t *testing.T, w *httptest.ResponseRecorder) *admissionv1.Adm
 	return out.Response
 }
 
-func TestHandlerHTTPErrors(t *testing.T) {
+// TestHandlerBadReviews: bodies that are not an AdmissionReview with a request and a UID get an
+// AdmissionReview whose response is an error with the status code (controller-runtime answers
+// them at the HTTP level with 200), never a mutation, and the handler records no admission.
+func TestHandlerBadReviews(t *testing.T) {
 	tests := []struct {
-		name   string
-		method string
-		body   []byte
-		code   int
-		reason inject.Reason
+		name string
+		body []byte
+		code int32
+		msg  string
 	}{
-		{"garbage", http.MethodPost, []byte("{not json"), http.StatusBadRequest, ReasonBadRequest},
-		{"empty", http.MethodPost, nil, http.StatusBadRequest, ReasonBadRequest},
-		{"wrong kind", http.MethodPost, []byte(`{"apiVersion":"v1","kind":"Pod"}`), http.StatusBadRequest, ReasonBadRequest},
-		{"v1beta1", http.MethodPost, []byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}`), http.StatusBadRequest, ReasonBadRequest},
-		{"no request", http.MethodPost, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), http.StatusBadRequest, ReasonBadRequest},
-		{"no uid", http.MethodPost, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`), http.StatusBadRequest, ReasonBadRequest},
-		{"too large", http.MethodPost, bytes.Repeat([]byte(" "), 1025), http.StatusRequestEntityTooLarge, ReasonBodyTooLarge},
-		{"GET", http.MethodGet, nil, http.StatusMethodNotAllowed, ReasonMethodNotAllowed},
+		{"garbage", []byte("{not json"), http.StatusBadRequest, ""},
+		{"empty", nil, http.StatusBadRequest, "no uid"},
+		{"wrong kind", []byte(`{"apiVersion":"v1","kind":"Pod"}`), http.StatusBadRequest, ""},
+		{"no request", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), http.StatusBadRequest, "no uid"},
+		{"no uid", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`), http.StatusBadRequest, "no uid"},
+		{"too large", bytes.Repeat([]byte(" "), 7<<20+1), http.StatusRequestEntityTooLarge, "too large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := newHandler(t)
-			h.MaxBodyBytes = 1024
-			w := post(h, tt.method, tt.body)
-			assert.Equal(t, tt.code, w.Code)
-			assert.Contains(t, w.Body.String(), "elasti webhook:")
-			assert.Equal(t, 1.0, testutil.ToFloat64(h.Metrics.Admissions.WithLabelValues(ResultRejected, string(tt.reason))))
+			h, rec := newHandler(t)
+			w := post(h, tt.body)
+			require.Equal(t, http.StatusOK, w.Code)
+			var out admissionv1.AdmissionReview
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out), w.Body.String())
+			require.NotNil(t, out.Response)
+			assert.False(t, out.Response.Allowed)
+			assert.Nil(t, out.Response.Patch)
+			require.NotNil(t, out.Response.Result)
+			assert.Equal(t, tt.code, out.Response.Result.Code)
+			assert.Contains(t, out.Response.Result.Message, tt.msg)
+			assert.Equal(t, 0, testutil.CollectAndCount(h.Metrics.Admissions))
+			assert.Empty(t, rec.events)
 		})
 	}
+}
+
+// TestHandlerV1beta1: a v1beta1 review (never sent: the configuration names v1 only) is answered
+// in v1beta1, like controller-runtime does for every handler.
+func TestHandlerV1beta1(t *testing.T) {
+	h, _ := newHandler(t)
+	body := bytes.Replace(reviewBody(t, "edge", gatewayPod(nil), false), []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1)
+	w := post(h, body)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), `"apiVersion":"admission.k8s.io/v1beta1"`)
+	var out admissionv1.AdmissionReview
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out))
+	require.NotNil(t, out.Response)
+	assert.True(t, out.Response.Allowed)
+	assert.NotNil(t, out.Response.Patch)
+}
+
+// TestHandlerPanicIsNotADenial: a panic while deciding (here in Config) is not turned into a
+// response, which would deny the pod: the request fails (net/http drops the connection), and the
+// API server admits the pod without the sidecar (failurePolicy: Ignore).
+func TestHandlerPanicIsNotADenial(t *testing.T) {
+	h, _ := newHandler(t)
+	h.Config = func() inject.Config { panic("boom") }
+	srv := httptest.NewServer(h.Webhook())
+	defer srv.Close()
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	resp, err := http.Post(srv.URL, "application/json", bytes.NewReader(reviewBody(t, "edge", gatewayPod(nil), false)))
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.Error(t, err, "a panic must fail the call, not answer it")
 }
 
 func TestHandlerReview(t *testing.T) {
@@ -168,7 +211,7 @@ func TestHandlerReview(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, rec := newHandler(t)
-			resp := decodeResponse(t, post(h, http.MethodPost, reviewBody(t, tt.ns, tt.obj, tt.dryRun)))
+			resp := decodeResponse(t, post(h, reviewBody(t, tt.ns, tt.obj, tt.dryRun)))
 			assert.Equal(t, tt.patched, resp.Patch != nil)
 			if tt.patched {
 				assert.Equal(t, admissionv1.PatchTypeJSONPatch, *resp.PatchType)
@@ -199,7 +242,7 @@ func TestHandlerIgnoresOtherOperations(t *testing.T) {
 	r.Request.Operation = admissionv1.Update
 	body, err := json.Marshal(r)
 	require.NoError(t, err)
-	resp := decodeResponse(t, post(h, http.MethodPost, body))
+	resp := decodeResponse(t, post(h, body))
 	assert.Nil(t, resp.Patch)
 	assert.Empty(t, rec.events)
 }

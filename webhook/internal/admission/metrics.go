@@ -11,19 +11,11 @@ const (
 	ResultInjected = "injected"
 	ResultSkipped  = "skipped"
 	ResultError    = "error"
-	// ResultRejected is an HTTP-level refusal (400, 405, 413): no AdmissionResponse was produced.
-	ResultRejected = "rejected"
-)
-
-// HTTP-level reasons (with ResultRejected).
-const (
-	ReasonBadRequest       inject.Reason = "BadRequest"
-	ReasonBodyTooLarge     inject.Reason = "BodyTooLarge"
-	ReasonMethodNotAllowed inject.Reason = "MethodNotAllowed"
 )
 
 // Metrics are the handler's Prometheus metrics. Both labels are bounded: result is one of the
-// Result constants and reason one of inject.AllReasons or the HTTP-level reasons above.
+// Result constants and reason one of inject.AllReasons. Bodies that do not decode never reach the
+// handler: controller-runtime's controller_runtime_webhook_requests_total counts them.
 type Metrics struct {
 	Admissions *prometheus.CounterVec
 	Duration   prometheus.Histogram
@@ -39,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result", "reason"}),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "elasti_webhook_admission_duration_seconds",
-			Help:    "Time to handle one AdmissionReview, from body read to response written.",
+			Help:    "Time to decide one decoded AdmissionReview (namespace lookup, mutation, patch).",
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1},
 		}),
 	}
