@@ -130,7 +130,7 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	require.NoError(t, err)
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	assert.Contains(t, string(metrics), `elasti_operator_mode{mode="proxy",name="orders",namespace="shop"} 1`)
+	assert.Contains(t, string(metrics), `elasti_operator_mode{elastiservice="orders",mode="proxy",namespace="shop"} 1`)
 	assert.NotContains(t, logs.String(), "forbidden", "the generated RBAC lacks a permission")
 }
 

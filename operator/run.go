@@ -123,7 +123,6 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 
 // addController: the reconciler and the scale-down loop run on the leader only.
 func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
-	controller.RegisterMetrics()
 	portRange, err := portrange.Parse(o.SidecarPortRange)
 	if err != nil {
 		return fmt.Errorf("--sidecar-port-range: %w", err)

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -125,7 +124,6 @@ func setup(mgr manager.Manager, o Options, configFor func() inject.Config, publi
 		Config:     configFor,
 		Namespaces: &admission.CachedNamespaces{Cache: mgr.GetClient(), Live: mgr.GetAPIReader()},
 		Events:     recorder,
-		Metrics:    admission.NewMetrics(metrics.Registry),
 		Log:        log.WithName("admission"),
 	}
 	mgr.GetWebhookServer().Register(Path, handler.Webhook())
@@ -141,7 +139,7 @@ func setup(mgr manager.Manager, o Options, configFor func() inject.Config, publi
 		}
 	}
 	if !o.DisableChecker {
-		u := &nslabel.Uninjected{Client: mgr.GetClient(), Config: configFor, Events: recorder, Gauge: nslabel.NewUninjectedGauge(metrics.Registry)}
+		u := &nslabel.Uninjected{Client: mgr.GetClient(), Config: configFor, Events: recorder}
 		if err := u.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the uninjected pod checker: %w", err)
 		}

@@ -31,7 +31,6 @@ import (
 func TestIntegrationController(t *testing.T) {
 	env := testenv.Start(t, nil)
 	c := env.Client
-	RegisterMetrics()
 	mustCreate(t, c, namespaces()...)
 	mustCreate(t, c, workload("orders", 1)...)
 	mustCreate(t, c, workload("cart", 1)...)

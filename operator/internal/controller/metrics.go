@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -10,8 +8,8 @@ import (
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 )
 
-// Metric label values. Labels are bounded: namespace and name of ElastiServices that exist (their
-// series are deleted with them), a direction, a result and a mode.
+// Metric label values. Labels are bounded: namespace and elastiservice name of ElastiServices that
+// exist (their series are deleted with them), a direction, a result and a mode.
 const (
 	DirectionUp   = "up"
 	DirectionDown = "down"
@@ -23,35 +21,40 @@ const (
 
 var (
 	scaleEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "elasti", Subsystem: "operator", Name: "scale_events_total",
+		Name: "elasti_operator_scale_events_total",
 		Help: "Scale operations started by the controller (scale-downs by the loop, scale-ups on deletion), by direction and result.",
-	}, []string{"namespace", "name", "direction", "result"})
+	}, []string{"namespace", "elastiservice", "direction", "result"})
 
 	modeGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "elasti", Subsystem: "operator", Name: "mode",
+		Name: "elasti_operator_mode",
 		Help: "1 for the mode (serve or proxy) each ElastiService's Service is in, 0 for the other.",
-	}, []string{"namespace", "name", "mode"})
+	}, []string{"namespace", "elastiservice", "mode"})
 
 	triggerDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "elasti", Subsystem: "operator", Name: "trigger_evaluation_duration_seconds",
+		Name:    "elasti_operator_trigger_evaluation_duration_seconds",
 		Help:    "Time taken to evaluate all triggers of an ElastiService.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"namespace", "name"})
+	}, []string{"namespace", "elastiservice"})
 
 	triggerErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "elasti", Subsystem: "operator", Name: "trigger_errors_total",
+		Name: "elasti_operator_trigger_errors_total",
 		Help: "Trigger evaluations that failed (nothing is scaled down after one).",
-	}, []string{"namespace", "name"})
+	}, []string{"namespace", "elastiservice"})
 
-	registerOnce sync.Once
+	sidecarPortsInUse = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "elasti_operator_sidecar_ports_in_use",
+		Help: "Sidecar ports allocated to Service ports (the range's size is elasti_operator_sidecar_ports_total).",
+	})
+
+	sidecarPortsTotal = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "elasti_operator_sidecar_ports_total",
+		Help: "Ports in the sidecar port range (--sidecar-port-range).",
+	})
 )
 
-// RegisterMetrics adds the controller's metrics to controller-runtime's registry (served on the
-// manager's metrics endpoint). It is safe to call more than once.
-func RegisterMetrics() {
-	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors, sidecarPortsInUse, sidecarPortsTotal)
-	})
+// The metrics are served on the manager's metrics endpoint (controller-runtime's registry).
+func init() {
+	metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors, sidecarPortsInUse, sidecarPortsTotal)
 }
 
 func recordMode(key types.NamespacedName, mode v1alpha1.Mode) {
@@ -70,7 +73,7 @@ func recordScale(key types.NamespacedName, direction, result string) {
 
 // forgetMetrics deletes every series of a deleted ElastiService.
 func forgetMetrics(key types.NamespacedName) {
-	l := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
+	l := prometheus.Labels{"namespace": key.Namespace, "elastiservice": key.Name}
 	scaleEvents.DeletePartialMatch(l)
 	modeGauge.DeletePartialMatch(l)
 	triggerDuration.DeletePartialMatch(l)

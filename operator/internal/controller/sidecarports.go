@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,16 +22,6 @@ import (
 
 // ReasonSidecarPortsExhausted: the sidecar port range has no free port for some Service port.
 const ReasonSidecarPortsExhausted = "SidecarPortsExhausted"
-
-var sidecarPortsInUse = prometheus.NewGauge(prometheus.GaugeOpts{
-	Namespace: "elasti", Subsystem: "operator", Name: "sidecar_ports_in_use",
-	Help: "Sidecar ports allocated to Service ports (the range's size is elasti_operator_sidecar_ports_total).",
-})
-
-var sidecarPortsTotal = prometheus.NewGauge(prometheus.GaugeOpts{
-	Namespace: "elasti", Subsystem: "operator", Name: "sidecar_ports_total",
-	Help: "Ports in the sidecar port range (--sidecar-port-range).",
-})
 
 // allocatePorts gives every TCP port of the Service its own sidecar port and persists the result
 // in status.sidecarPorts before anything uses it: the stream tells sidecars to listen on what the

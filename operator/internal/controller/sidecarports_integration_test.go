@@ -27,7 +27,6 @@ import (
 func TestIntegrationSidecarPorts(t *testing.T) {
 	env := testenv.Start(t, nil)
 	c := env.Client
-	RegisterMetrics()
 	mustCreate(t, c, namespaces()...)
 	startSidecar(t, c, "gw-1", "10.0.0.1", true)
 	svcs := []string{"a", "b", "c"}

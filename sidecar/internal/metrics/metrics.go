@@ -9,8 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-const namespace = "elasti_sidecar"
-
 // The reasons of Rejected (label reason of elasti_sidecar_requests_rejected_total).
 const (
 	// ReasonUnknownHost: a request on the direct listener named no known service.
@@ -50,35 +48,38 @@ type Metrics struct {
 	listenErrors    prometheus.Counter
 }
 
-// New creates the collectors on a fresh registry (with Go and process collectors).
+// New creates the collectors on a registry of their own (with Go and process collectors). The
+// operator and the webhook register on controller-runtime's registry in init; the sidecar has no
+// controller-runtime manager, and tests run several sidecars in one process, so its collectors
+// belong to the Metrics value.
 func New() *Metrics {
 	svc := []string{"namespace", "service"}
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
-		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "held_requests",
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "elasti_sidecar_held_requests",
 			Help: "Requests held now, waiting for the service to be able to serve."}, svc),
-		holdDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "hold_duration_seconds",
+		holdDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "elasti_sidecar_hold_duration_seconds",
 			Help:    "How long requests were held before being forwarded or answered.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}}, svc),
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_total",
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elasti_sidecar_requests_total",
 			Help: "Requests handled, by response code class (2xx..5xx) and whether they were held."}, append(svc, "code_class", "held")),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_rejected_total",
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elasti_sidecar_requests_rejected_total",
 			Help: "Requests answered by the sidecar itself, by reason (unknown_host, queue_full, hold_timeout, service_gone, client_gone, shutdown, upstream_error, bad_request)."}, append(svc, "reason")),
-		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "request_count_reports_total",
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elasti_sidecar_request_count_reports_total",
 			Help: "RequestCount messages sent to the operator, by result (ok, error)."}, append(svc, "result")),
-		streamConnected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_connected",
+		streamConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "elasti_sidecar_stream_connected",
 			Help: "1 while the operator stream is connected."}),
-		streamReconnect: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "stream_reconnects_total",
+		streamReconnect: prometheus.NewCounter(prometheus.CounterOpts{Name: "elasti_sidecar_stream_reconnects_total",
 			Help: "Times the operator stream was (re)connected after a failure."}),
-		streamVersion: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_version",
+		streamVersion: prometheus.NewGauge(prometheus.GaugeOpts{Name: "elasti_sidecar_stream_version",
 			Help: "Version of the last message applied from the operator stream."}),
-		streamServices: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stream_services",
+		streamServices: prometheus.NewGauge(prometheus.GaugeOpts{Name: "elasti_sidecar_stream_services",
 			Help: "ElastiServices the sidecar currently knows."}),
-		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "probes_total",
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "elasti_sidecar_probes_total",
 			Help: "Readiness probes the sidecar ran against not-ready endpoints, by result (success, failure)."}, append(svc, "result")),
-		sidecarPorts: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "sidecar_ports",
+		sidecarPorts: prometheus.NewGauge(prometheus.GaugeOpts{Name: "elasti_sidecar_sidecar_ports",
 			Help: "Sidecar ports listened on (one per Service port the stream lists)."}),
-		listenErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "sidecar_port_errors_total",
+		listenErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "elasti_sidecar_sidecar_port_errors_total",
 			Help: "Sidecar ports that could not be listened on (each distinct failure once); their services are not acknowledged."}),
 	}
 	m.Registry.MustRegister(m.held, m.holdDuration, m.results, m.rejected, m.reports, m.streamConnected,

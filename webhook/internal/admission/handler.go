@@ -34,9 +34,7 @@ type Handler struct {
 	Namespaces NamespaceGetter
 	// Events records skips and bad overrides; nil records nothing.
 	Events Recorder
-	// Metrics may be nil in tests.
-	Metrics *Metrics
-	Log     logr.Logger
+	Log    logr.Logger
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -60,9 +58,7 @@ func (h *Handler) Webhook() *admission.Webhook {
 // Handle implements admission.Handler. A request without a UID is not one an API server sends:
 // it is answered with an error (code 400), like a body that does not decode.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if h.Metrics != nil {
-		defer func(start time.Time) { h.Metrics.Duration.Observe(time.Since(start).Seconds()) }(time.Now())
-	}
+	defer func(start time.Time) { admissionDuration.Observe(time.Since(start).Seconds()) }(time.Now())
 	if req.UID == "" {
 		return admission.Errored(http.StatusBadRequest, errors.New("AdmissionReview request has no uid: expected an admission.k8s.io/v1 AdmissionReview from the API server"))
 	}
@@ -73,7 +69,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	if req.Resource != podResource || req.SubResource != "" || req.Operation != admissionv1.Create {
-		h.Metrics.observe(ResultSkipped, inject.ReasonNotPodCreate)
+		observe(ResultSkipped, inject.ReasonNotPodCreate)
 		return resp
 	}
 	dryRun := req.DryRun != nil && *req.DryRun
@@ -122,7 +118,7 @@ func (h *Handler) finish(ctx context.Context, resp *admissionv1.AdmissionRespons
 	if result == ResultError {
 		resp.Warnings = append(resp.Warnings, "elasti: sidecar not injected: "+res.Message)
 	}
-	h.Metrics.observe(result, res.Reason)
+	observe(result, res.Reason)
 	log := logr.FromContextOrDiscard(ctx)
 	if log.GetSink() == nil {
 		log = h.Log

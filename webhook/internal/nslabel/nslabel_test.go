@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,8 +67,8 @@ func TestUninjected(t *testing.T) {
 	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "edge"}}
 	c := fake.NewClientBuilder().WithObjects(ns, injected, missing, optedOut, other).Build()
 	rec := events.NewFakeRecorder(10)
-	gauge := NewUninjectedGauge(prometheus.NewRegistry())
-	u := &Uninjected{Client: c, Config: inject.DefaultConfig, Events: rec, Gauge: gauge}
+	gauge := uninjectedPods
+	u := &Uninjected{Client: c, Config: inject.DefaultConfig, Events: rec}
 	for _, p := range []*corev1.Pod{injected, missing, optedOut, other, missing} {
 		_, err := u.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 		require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -30,21 +31,18 @@ type Uninjected struct {
 	// Config supplies the sidecar ports the truth table's port-clash rule checks.
 	Config func() inject.Config
 	Events events.EventRecorder
-	Gauge  prometheus.Gauge
 
 	mu      sync.Mutex
 	flagged map[types.NamespacedName]bool
 }
 
-// NewUninjectedGauge creates and registers elasti_webhook_uninjected_gateway_pods.
-func NewUninjectedGauge(reg prometheus.Registerer) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "elasti_webhook_uninjected_gateway_pods",
-		Help: "Gateway pods in opted-in namespaces running without the resolver sidecar (counted by the leader).",
-	})
-	reg.MustRegister(g)
-	return g
-}
+// uninjectedPods is served on the manager's metrics endpoint (controller-runtime's registry).
+var uninjectedPods = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "elasti_webhook_uninjected_gateway_pods",
+	Help: "Gateway pods in opted-in namespaces running without the resolver sidecar (counted by the leader).",
+})
+
+func init() { metrics.Registry.MustRegister(uninjectedPods) }
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -110,9 +108,7 @@ func (u *Uninjected) set(key types.NamespacedName, flagged bool) bool {
 	} else {
 		delete(u.flagged, key)
 	}
-	if u.Gauge != nil {
-		u.Gauge.Set(float64(len(u.flagged)))
-	}
+	uninjectedPods.Set(float64(len(u.flagged)))
 	return flagged && !was
 }
 
