@@ -148,3 +148,91 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	assert.Equal(t, time.Second, retryAfter(fmt.Errorf("wrapped: %w", err)))
 	assert.Zero(t, retryAfter(io.EOF))
 }
+
+func TestReportBody(t *testing.T) {
+	f := newFixture(t)
+	f.waiting.Store(3)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) >= 1 }, 5*time.Second, 5*time.Millisecond)
+	rc := f.op.RequestCounts()[0]
+	assert.Equal(t, "shop", rc.Namespace)
+	assert.Equal(t, "orders", rc.Svc)
+	assert.Equal(t, 3, rc.Count, "the count is how many requests wait when the report is sent")
+}
+
+// TestLoopEndsWhenNothingWaits: once the requests stopped waiting the loop hands back the
+// service, and the next held request starts a new report at once (not after ResendInterval).
+func TestLoopEndsWhenNothingWaits(t *testing.T) {
+	f := newFixture(t)
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	f.waiting.Store(0)
+	require.Eventually(t, func() bool { return !f.client.service("shop", "orders").running.Load() }, 5*time.Second, 5*time.Millisecond)
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 2 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// TestServicesAreIndependent: a report in flight for one service does not hold back another's.
+func TestServicesAreIndependent(t *testing.T) {
+	f := newFixture(t)
+	f.op.RequestCountDelay.Store(int64(200 * time.Millisecond))
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	f.client.Held("shop", "cart")
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) >= 2 }, 5*time.Second, 5*time.Millisecond)
+	got := map[string]bool{}
+	for _, rc := range f.op.RequestCounts() {
+		got[rc.Key()] = true
+	}
+	assert.Equal(t, map[string]bool{"shop/orders": true, "shop/cart": true}, got)
+	assert.Equal(t, 2, f.op.MaxInFlight(), "one report in flight per service, both at once")
+}
+
+func TestFailedAnswersAreErrors(t *testing.T) {
+	f := newFixture(t)
+	f.op.RequestCountStatus.Store(http.StatusServiceUnavailable)
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { _, failed := f.errors(); return failed >= 1 }, 5*time.Second, 5*time.Millisecond)
+	f.mu.Lock()
+	err := f.results[0]
+	f.mu.Unlock()
+	assert.ErrorContains(t, err, "503")
+}
+
+func TestAuthorizeFailureIsReported(t *testing.T) {
+	f := newFixture(t)
+	f.client.authorize = func(*http.Request) error { return fmt.Errorf("reading the token: %w", io.ErrUnexpectedEOF) }
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { _, failed := f.errors(); return failed >= 1 }, 5*time.Second, 5*time.Millisecond)
+	assert.Empty(t, f.op.RequestCounts(), "nothing is sent without a token")
+}
+
+// TestStopsWithContext: a loop that waits for its next attempt ends when the client's context
+// ends, and hands back the service.
+func TestStopsWithContext(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.client.ctx = ctx
+	f.waiting.Store(1)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	require.Eventually(t, func() bool { return !f.client.service("shop", "orders").running.Load() }, 5*time.Second, 5*time.Millisecond)
+}
+
+func TestForgetDropsTheServiceState(t *testing.T) {
+	f := newFixture(t)
+	f.client.Activity("shop", "orders")
+	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok == 1 }, 5*time.Second, 5*time.Millisecond)
+	f.client.Forget("shop/orders")
+	_, kept := f.client.services.Load("shop/orders")
+	assert.False(t, kept)
+	f.client.Activity("shop", "orders")
+	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok == 2 }, 5*time.Second, 5*time.Millisecond,
+		"a forgotten service starts afresh: its activity interval is not remembered")
+}
