@@ -5,8 +5,9 @@
 # scenarios passed, failed or were skipped (and why), and always takes the cluster down again if it
 # started it. Any failure fails CI. Otherwise it prints why the stage is skipped and succeeds.
 #
-# Budget: about 60 minutes on a fresh machine (Kubernetes, CoreDNS and Prometheus builds are cached
-# under $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
+# Budget: about 60 minutes on a fresh machine, plus about 20 for the first Traefik build (Kubernetes,
+# CoreDNS, Prometheus and Traefik builds are cached under $ELASTI_CACHE). E2E_TIMEOUT bounds the
+# suite itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ELASTI_CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"
@@ -69,7 +70,7 @@ make install
 say "demo (the README's first command: a woken request with its timings)"
 hack/demo.sh
 
-say "suite (make test-e2e builds and loads the e2e images first: gRPC echo, Prometheus from source)"
+say "suite (make test-e2e builds and loads the e2e images first: gRPC echo, Prometheus and Traefik from source)"
 log="$(mktemp /tmp/elasti-e2e.XXXXXX.log)"
 rc=0
 E2E_REQUIRE=1 make test-e2e E2E_TIMEOUT="$E2E_TIMEOUT" 2>&1 | tee "$log" || rc=$?
