@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/internal/testenv"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
@@ -89,6 +90,25 @@ func TestIntegrationController(t *testing.T) {
 		gw1 = gw3
 	})
 
+	t.Run("a restarted resolver is listed again only once it acknowledged", func(t *testing.T) {
+		store := &acks.Store{Client: c, Namespace: leaseNS}
+		sc := acks.Sidecar{Namespace: gw2.Namespace, Name: gw2.Name, UID: gw2.UID}
+		// The process crashes: its stream ends.
+		require.NoError(t, store.Disconnect(context.Background(), sc, "stream-"+gw2.Name))
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.2": false, "10.0.0.3": true})
+		}, waitFor, tick)
+		// The restarted process connects: its ports are not open yet.
+		require.NoError(t, store.Connect(context.Background(), sc, "2", "stream-2-"+gw2.Name))
+		require.Never(t, func() bool { return sliceReady(t, c, "orders", "10.0.0.2") }, time.Second, tick,
+			"a new process is ready for a Service only once it acknowledged it")
+		_, err := store.Record(context.Background(), sc, []string{"shop/orders", "shop/cart"})
+		require.NoError(t, err)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.2": true, "10.0.0.3": true})
+		}, waitFor, tick)
+	})
+
 	t.Run("scale up and ready pods return to serve", func(t *testing.T) {
 		setReplicas(t, c, "orders", 1)
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -106,6 +126,8 @@ func TestIntegrationController(t *testing.T) {
 	})
 
 	t.Run("idle triggers: proxy first, acks, then zero", func(t *testing.T) {
+		ack(t, c, gw1, "shop/orders")
+		ack(t, c, gw2, "shop/orders")
 		op.eval.idle.Store(true)
 		done := make(chan struct{})
 		go func() { defer close(done); op.loop.Poll(context.Background()) }()
@@ -168,6 +190,18 @@ func sliceListsIP(t require.TestingT, c client.Client, es, ip string) bool {
 	for _, s := range proxySlices(t, c, es) {
 		for _, ep := range s.Endpoints {
 			if slices.Contains(ep.Addresses, ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sliceReady reports whether es's slices list ip as ready.
+func sliceReady(t require.TestingT, c client.Client, es, ip string) bool {
+	for _, s := range proxySlices(t, c, es) {
+		for _, ep := range s.Endpoints {
+			if slices.Contains(ep.Addresses, ip) && ptr.Deref(ep.Conditions.Ready, false) {
 				return true
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -59,9 +60,18 @@ type Reconciler struct {
 	Ports *ports.Allocator
 	// APIReader reads around the cache (loading port allocations); the client when nil.
 	APIReader client.Reader
+	// Sidecars says which sidecars are connected and what they acknowledged (*acks.Store, from
+	// the cache). Without it no sidecar is ever ready in a slice.
+	Sidecars SidecarStates
 
 	// external receives requests to reconcile from outside the watches (the scale-down loop).
 	external chan event.GenericEvent
+}
+
+// SidecarStates returns the state of every sidecar that has an acknowledgement Lease, by pod UID
+// (*acks.Store).
+type SidecarStates interface {
+	States(ctx context.Context) (map[types.UID]acks.State, error)
 }
 
 // Reconcile is the controller's entry point; it reads as the steps it takes.
