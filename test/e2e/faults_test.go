@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -311,11 +312,25 @@ func TestSidecarCrashKeepsGatewayReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := env.Kube.CoreV1().Services(f.ns.Name).Get(f.ctx, "gateway", metav1.GetOptions{})
+	// The gateway's own Service: its endpoint is the gateway pod while the pod is Ready.
+	svc, err := env.Kube.CoreV1().Services(f.ns.Name).Create(f.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "gateway"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"e2e-gateway": "gateway"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaService := framework.GatewayClient(net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(svc.Spec.Ports[0].Port)), false)
+	viaService := framework.GatewayClient(net.JoinHostPort(svc.Spec.ClusterIP, "80"), false)
+	if err := framework.Poll(f.ctx, 60*time.Second, 200*time.Millisecond, "the gateway answering through its Service", func(ctx context.Context) (bool, string, error) {
+		r, err := framework.Get(ctx, viaService, f.url(warm, 0, "/"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return r.Status == http.StatusOK, fmt.Sprint(r.Status), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	load := framework.StartLoad(f.ctx, viaService, f.url(warm, 0, "/"), 4, 20*time.Millisecond, framework.AppMessage("warm"))
 	defer load.Stop()
 
