@@ -173,15 +173,20 @@ func TestIntegrationController(t *testing.T) {
 		assertEvent(t, c, "cart", "ScaleDownCancelled")
 	})
 
-	t.Run("deleting at zero scales the target back up", func(t *testing.T) {
+	t.Run("deleting at zero scales up first and keeps the sidecars until a pod is ready", func(t *testing.T) {
 		setReplicas(t, c, "orders", 0)
+		setTargetEndpoints(t, c, "orders", false)
 		require.Eventually(t, func() bool { return len(proxySlices(t, c, "orders")) == 1 }, waitFor, tick)
 		require.NoError(t, c.Delete(context.Background(), getES(t, c, "orders")))
-		require.Eventually(t, func() bool {
+		require.Eventually(t, func() bool { return replicas(t, c, "orders") == 2 }, waitFor, tick, "scaled to minTargetReplicas first")
+		gone := func() bool {
 			err := c.Get(context.Background(), client.ObjectKey{Namespace: shopNS, Name: "orders"}, &v1alpha1.ElastiService{})
 			return apierrors.IsNotFound(err)
-		}, waitFor, tick)
-		assert.Equal(t, int32(2), replicas(t, c, "orders"), "minTargetReplicas")
+		}
+		require.Never(t, func() bool { return gone() || len(proxySlices(t, c, "orders")) == 0 }, 2*time.Second, tick,
+			"while no pod of the target is ready, the Service stays on the sidecars and the ElastiService waits")
+		setTargetEndpoints(t, c, "orders", true)
+		require.Eventually(t, gone, waitFor, tick)
 		assert.Empty(t, proxySlices(t, c, "orders"))
 	})
 }
