@@ -44,9 +44,13 @@ func (s State) Acked(service string) bool {
 // Live reports whether the sidecar accepts connections for service now: connected and acknowledged.
 func (s State) Live(service string) bool { return s.Connected && s.Acked(service) }
 
-// StateOf reads a Lease.
+// StateOf reads a Lease. A stream without an instance id comes from a sidecar older than sidecar
+// ports and instance ids, which acknowledges services without listening on their sidecar ports:
+// it never counts as connected, so it is never listed ready (its gateway must be restarted to get
+// the current sidecar).
 func StateOf(l *coordinationv1.Lease) State {
-	st := State{Connected: l.Annotations[AnnotationStream] != "", acked: map[string]struct{}{}}
+	connected := l.Annotations[AnnotationStream] != "" && l.Annotations[AnnotationInstance] != ""
+	st := State{Connected: connected, acked: map[string]struct{}{}}
 	for a := range l.Annotations {
 		if _, ok := serviceKey(a); ok {
 			st.acked[a] = struct{}{}

@@ -57,6 +57,14 @@ func TestPresence(t *testing.T) {
 	assert.True(t, state(t, s, gw.UID).Live("shop/orders"))
 
 	require.NoError(t, s.Disconnect(ctx, Sidecar{Namespace: "edge", Name: "gone", UID: "uid-gone"}, "x"), "no Lease: nothing to do")
+
+	// A sidecar older than instance ids (no header) acknowledges without listening on sidecar
+	// ports: never connected.
+	old := Sidecar{Namespace: "edge", Name: "gw-old", UID: "uid-old"}
+	require.NoError(t, s.Connect(ctx, old, "", "stream-4"))
+	_, err = s.Record(ctx, old, []string{"shop/orders"})
+	require.NoError(t, err)
+	assert.False(t, state(t, s, old.UID).Live("shop/orders"))
 }
 
 func TestConnectRetriesAConflict(t *testing.T) {

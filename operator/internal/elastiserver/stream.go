@@ -41,6 +41,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.WithValues("caller", caller.Key(), "instance", instance)
+	if instance == "" {
+		log.Info("sidecar sent no " + stream.InstanceHeader + ": it predates sidecar ports and is not listed in proxy slices; restart its gateway to get the current sidecar")
+	}
 	sc := ackstore.Sidecar{Namespace: caller.Namespace, Name: caller.PodName, UID: types.UID(caller.PodUID)}
 	id := fmt.Sprintf("%016x", rand.Uint64())
 	// Connected before the snapshot is sent: the sidecar acknowledges only what it receives, so
