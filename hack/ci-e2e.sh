@@ -11,7 +11,8 @@
 # this repository sets it). Either way the last line says the stage's outcome:
 #   === ci-e2e: RESULT: PASSED | FAILED: <why> | SKIPPED (ELASTI_E2E_OPTOUT: <reason>)
 #
-# Budget: about 60 minutes on a fresh machine (Kubernetes, CoreDNS and Prometheus builds are cached
+# Budget: about 60 minutes on a fresh machine, plus about 20 for the first Traefik build (Kubernetes,
+# CoreDNS, Prometheus and Traefik builds are cached
 # under $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."

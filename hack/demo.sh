@@ -7,11 +7,22 @@
 #   3. shows the resolver sidecar injected into the gateway pod, scales the app to zero BY HAND
 #      (kubectl scale: no Prometheus trigger is configured in the demo) and waits for the Service's
 #      proxy mode, sends a request through the gateway that wakes the app (total time and the
-#      sidecar's Server-Timing hold time), and waits for serve mode again.
+#      sidecar's Server-Timing hold time), and waits for serve mode again;
+#   4. the same app behind a real ingress controller: Traefik v3 built from source
+#      (hack/traefik/build.sh, about 20 minutes the first time, cached after) in namespace
+#      elasti-traefik, opted in so its pod gets the sidecar, and an Ingress for the external host
+#      demo.example.test with no Elasti annotation; the app goes to zero again and a request
+#      through Traefik wakes it. Traefik connects to the endpoints of the proxy EndpointSlice, i.e.
+#      to the sidecar port the operator allocated to demo-app's port, which is how the sidecar
+#      knows the Service whatever the Host. DEMO_TRAEFIK=0 leaves this step out.
 # Idempotent: a second run reuses the cluster, the images and the install.
 set -euo pipefail
 . "$(dirname "$0")/cluster/lib.sh"
 NS=elasti-demo
+DEMO_TRAEFIK="${DEMO_TRAEFIK:-1}"
+TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.7.13}"
+TRAEFIK_NS=elasti-traefik
+TRAEFIK_HOST=demo.example.test
 k() { $KUBECTL "$@"; }
 TIMINGS=()
 ms_since() { echo $(( $(_now_ms) - $1 )); }
@@ -24,7 +35,7 @@ poll() { local t="$1"; shift; wait_for "$*" "$t" "$@"; }
 es_mode() { k -n "$NS" get elastiservice demo-app -o 'jsonpath={.status.mode}' 2>/dev/null; }
 mode_is() { [ "$(es_mode)" = "$1" ]; }
 gateway_pod() { k -n "$NS" get pods -l app=gateway --field-selector=status.phase=Running -o 'jsonpath={.items[*].metadata.name}' 2>/dev/null | awk '{print $1}' || true; }
-ns_labelled() { [ "$(k get ns "$NS" -o 'jsonpath={.metadata.labels.elasti\.dev/inject}')" = enabled ]; }
+ns_labelled() { [ "$(k get ns "${1:-$NS}" -o 'jsonpath={.metadata.labels.elasti\.dev/inject}')" = enabled ]; }
 app_pods() { k -n "$NS" get pods -l app=demo-app -o name 2>/dev/null | grep -c . || true; }
 no_app_pods() { [ "$(app_pods)" = 0 ]; }
 app_ready() { [ "$(k -n "$NS" get deploy demo-app -o 'jsonpath={.status.readyReplicas}')" = 1 ]; }
@@ -113,7 +124,7 @@ deploy_demo() {
 
 scale_to_zero() {
   local t
-  say "6. scale the app to zero (by hand: kubectl scale; the demo configures no trigger)"
+  say "${1:-6}. scale the app to zero (by hand: kubectl scale; the demo configures no trigger)"
   t=$(_now_ms)
   k -n "$NS" scale deployment/demo-app --replicas=0 >&2
   poll 30 mode_is proxy
@@ -151,6 +162,76 @@ wake() {
   k -n "$NS" logs deploy/demo-app 2>/dev/null | grep 'first answer' | sed 's/^/    app: /' >&2 || true
 }
 
+traefik_pod() { k -n "$TRAEFIK_NS" get pods -l app.kubernetes.io/name=traefik --field-selector=status.phase=Running -o 'jsonpath={.items[*].metadata.name}' 2>/dev/null | awk '{print $1}' || true; }
+traefik_ip() { k -n "$TRAEFIK_NS" get svc traefik -o 'jsonpath={.spec.clusterIP}'; }
+# traefik_api PATH: GET from Traefik's API (entry point "traefik", port 9000 of its Service).
+traefik_api() { curl_cluster -sf -m 3 "http://$(traefik_ip):9000$1"; }
+traefik_router_enabled() { traefik_api "/api/http/routers/$NS-demo-app-${TRAEFIK_HOST//./-}@kubernetes" | grep -q '"status":"enabled"'; }
+# sidecar_port: the sidecar port the operator allocated to demo-app's Service port "http".
+sidecar_port() { k -n "$NS" get elastiservice demo-app -o 'jsonpath={.status.sidecarPorts[?(@.name=="http")].sidecarPort}' 2>/dev/null; }
+# traefik_sends_to_sidecars: Traefik's service for demo-app lists servers on that sidecar port,
+# i.e. it has read the proxy EndpointSlice.
+traefik_sends_to_sidecars() {
+  local port; port="$(sidecar_port)"
+  [ -n "$port" ] && traefik_api "/api/http/services/$NS-demo-app-80@kubernetes" | grep -q ":$port\""
+}
+
+deploy_traefik() {
+  local t
+  say "8. Traefik v3: a real ingress controller in namespace $TRAEFIK_NS"
+  t=$(_now_ms)
+  "$REPO/test/e2e/images.sh" traefik
+  timing "Traefik built from source (cached after the first run), packed and loaded" "$(ms_since "$t")"
+  t=$(_now_ms)
+  sed -e "s/__NAMESPACE__/$TRAEFIK_NS/g" -e "s|__IMAGE__|elasti/e2e-traefik:$TRAEFIK_VERSION|g" \
+    -e "s/__INGRESS_CLASS__/traefik/g" "$REPO/test/e2e/testdata/traefik.yaml" | k apply -f - >&2
+  poll 30 ns_labelled "$TRAEFIK_NS"
+  k -n "$TRAEFIK_NS" rollout status deployment/traefik --timeout=120s >/dev/null
+  # A pod created before the webhook saw the namespace's label has no sidecar: replace it.
+  if ! k -n "$TRAEFIK_NS" get pod "$(traefik_pod)" -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}' | grep -qw elasti-resolver; then
+    k -n "$TRAEFIK_NS" rollout restart deployment/traefik >&2
+    k -n "$TRAEFIK_NS" rollout status deployment/traefik --timeout=120s >/dev/null
+  fi
+  k -n "$TRAEFIK_NS" get pod "$(traefik_pod)" -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}' | grep -qw elasti-resolver ||
+    die "Traefik's pod has no elasti-resolver sidecar"
+  timing "Traefik ready, with the resolver sidecar" "$(ms_since "$t")"
+  t=$(_now_ms)
+  k apply -f - >&2 <<YAML
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: demo-app, namespace: $NS}
+spec:
+  ingressClassName: traefik
+  rules:
+  - host: $TRAEFIK_HOST
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: demo-app, port: {number: 80}}}}
+YAML
+  poll 60 traefik_router_enabled
+  timing "Ingress for $TRAEFIK_HOST (no Elasti annotation) served by Traefik" "$(ms_since "$t")"
+}
+
+wake_through_traefik() {
+  local ip resp status code total t
+  t=$(_now_ms)
+  poll 60 traefik_sends_to_sidecars
+  timing "Traefik sends demo-app's traffic to the sidecars' port $(sidecar_port) (proxy EndpointSlice read)" "$(ms_since "$t")"
+  say "10. a request to http://$TRAEFIK_HOST/ through Traefik wakes the app"
+  ip="$(traefik_ip)"
+  t=$(_now_ms)
+  resp="$(curl_cluster -sS -m 60 -i -w '\n%{http_code} %{time_total}' -H "Host: $TRAEFIK_HOST" "http://$ip/" | tr -d '\r')" || true
+  status="$(tail -1 <<< "$resp")"; code="${status% *}"; total="${status#* }"
+  if [ "$code" != 200 ]; then
+    echo "$resp" | sed 's/^/    /' >&2
+    die "the request through Traefik answered ${code:-nothing} (Traefik connects to the sidecar port $(sidecar_port) with Host: $TRAEFIK_HOST; see the Traefik and elasti-resolver logs below the Explore list)"
+  fi
+  echo "    curl -H 'Host: $TRAEFIK_HOST' http://$ip/  ->  $code $(sed '1,/^$/d;$d' <<< "$resp")" >&2
+  TIMINGS+=("waking request through Traefik, total (client)|$(awk -v s="$total" 'BEGIN{printf "%.3f", s}')")
+  poll 60 mode_is serve
+  timing "ElastiService back in serve mode (after the request through Traefik)" "$(ms_since "$t")"
+}
+
 report() {
   local row
   say "timings"
@@ -170,10 +251,22 @@ Explore:
   kubectl get --raw /api/v1/namespaces/elasti-system/services/elasti-operator:metrics/proxy/metrics | grep ^elasti_
   make cluster-down                                    # removes everything the cluster created
 TXT
+  [ "$DEMO_TRAEFIK" = 1 ] || return 0
+  cat >&2 <<TXT
+Traefik:
+  kubectl -n $TRAEFIK_NS logs deploy/traefik -c traefik
+  curl -s http://\$(kubectl -n $TRAEFIK_NS get svc traefik -o jsonpath='{.spec.clusterIP}'):9000/api/http/services/$NS-demo-app-80@kubernetes
+  curl -si -H 'Host: $TRAEFIK_HOST' http://\$(kubectl -n $TRAEFIK_NS get svc traefik -o jsonpath='{.spec.clusterIP}')/
+TXT
 }
 
 setup
 deploy_demo
 scale_to_zero
 wake
+if [ "$DEMO_TRAEFIK" = 1 ]; then
+  deploy_traefik
+  scale_to_zero 9
+  wake_through_traefik
+fi
 report

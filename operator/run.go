@@ -135,6 +135,7 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 		Tracker:   controller.NewTracker(),
 		Ports:     ports.New(portRange),
 		Trust:     checker,
+		Sidecars:  ackStore,
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the elastiservice controller: %w", err)

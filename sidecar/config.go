@@ -23,6 +23,9 @@ type Config struct {
 	ProxyPort          int
 	AdminPort          int
 	LogLevel           string
+	// Supervise: the process started by the container supervises the resolver, its child, and
+	// restarts it if it dies (sidecar/supervisor); read by cmd/sidecar only.
+	Supervise bool
 
 	HoldTimeout       time.Duration
 	MaxHeldPerService int
@@ -60,6 +63,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ProxyPort, "proxy-port", names.DefaultProxyPort, "Direct listener port (HTTP/1.1 and h2c) for clients that dial the sidecar themselves and name the service in Host; the container port is named "+names.PortNameProxy+". Service traffic arrives on the sidecar ports the operator allocates instead.")
 	fs.IntVar(&c.AdminPort, "admin-port", names.DefaultAdminPort, "Admin listener port (/livez, /readyz, /metrics); the container port is named "+names.PortNameAdmin+".")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "Log level: error, info, debug, or a number (higher is more verbose).")
+	fs.BoolVar(&c.Supervise, "supervise", true, "Run the resolver as a child process and restart it at once if it dies, so the container (and its gateway pod) stays up and Ready; false runs it in this process.")
 
 	fs.DurationVar(&c.HoldTimeout, "hold-timeout", 2*time.Minute, "How long a request is held waiting for a pod, unless the ElastiService says otherwise.")
 	// A held request costs roughly 25 KiB and one being forwarded roughly 50 KiB (measured by the

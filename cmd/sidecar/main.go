@@ -17,6 +17,7 @@ import (
 
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/sidecar"
+	"github.com/elasti-dev/elasti/sidecar/supervisor"
 )
 
 func main() {
@@ -32,6 +33,21 @@ func main() {
 		os.Exit(2)
 	}
 	log := zap.New(zap.Level(level)).WithName("sidecar")
+
+	if cfg.Supervise && os.Getenv(supervisor.EnvChild) == "" {
+		// This process only supervises: the resolver is its child (package supervisor).
+		signals := make(chan os.Signal, 2)
+		signal.Notify(signals, syscall.SIGTERM, os.Interrupt)
+		exe, err := os.Executable()
+		if err != nil {
+			log.Error(err, "finding the sidecar binary")
+			os.Exit(1)
+		}
+		os.Exit(supervisor.Run(signals, supervisor.Options{
+			Path: exe, Args: os.Args[1:], Env: os.Environ(),
+			Stdout: os.Stdout, Stderr: os.Stderr, Log: log.WithName("supervisor"),
+		}))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -13,6 +13,11 @@ const (
 	IncomingRequestPath = "/informer/incoming-request"
 	// ContentType of the stream body.
 	ContentType = "application/x-ndjson"
+	// InstanceHeader carries, on a stream request, an id the sidecar process draws once at start
+	// (16 lowercase hex digits; see InstanceValid). The operator records it with the stream in
+	// the sidecar's acknowledgement Lease: a new id means a new process, whose ports are closed
+	// until it acknowledges again, so its earlier acknowledgements are dropped.
+	InstanceHeader = "Elasti-Sidecar-Instance"
 	// HeartbeatInterval: the operator writes a heartbeat at least this often; a sidecar that hears
 	// nothing for 3 intervals drops the connection and reconnects.
 	HeartbeatInterval = 10 * time.Second
@@ -135,4 +140,18 @@ type Ack struct {
 	Version uint64 `json:"version"`
 	// Services are the namespace/name keys the sidecar now knows, sorted.
 	Services []string `json:"services"`
+}
+
+// InstanceValid reports whether id is a well-formed InstanceHeader value: 1 to 32 characters of
+// [0-9a-f].
+func InstanceValid(id string) bool {
+	if len(id) == 0 || len(id) > 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -8,13 +8,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -273,4 +276,132 @@ func TestAPIServerRestart(t *testing.T) {
 	f.toZero(app)
 	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
 	step(t, start, "second wake-up after the restart works")
+}
+
+// TestSidecarCrashKeepsGatewayReady: the resolver process in a gateway's sidecar is killed
+// (SIGKILL, as an OOM kill or a crash would end it). The container's supervisor starts it again;
+// the gateway pod never leaves Ready, its container restart counts do not move, steady
+// non-Elasti traffic through the gateway's own Service loses nothing, and the restarted resolver
+// holds and wakes a Service at zero again.
+func TestSidecarCrashKeepsGatewayReady(t *testing.T) {
+	f := setup(t, "sidecarcrash", 1)
+	start := time.Now()
+	warm, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "warm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ns.WaitDeploymentReady(f.ctx, warm.Name, 1, env.Config.Scale(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	app := f.app(framework.AppOptions{Name: "app"}, nil)
+	f.toZero(app)
+	pods, err := f.ns.GatewayPods(f.ctx, "gateway")
+	if err != nil || len(pods) != 1 {
+		t.Fatalf("want 1 gateway pod: %v", err)
+	}
+	gw := pods[0]
+	sidecarID, otherRestarts := containerIDs(&gw)
+	sidecarRestartsBefore := sidecarRestarts(&gw)
+	if sidecarID == "" {
+		t.Fatalf("pod %s has no running %s container", gw.Name, names.SidecarContainerName)
+	}
+	if len(framework.ContainerProcesses(sidecarID)) == 0 {
+		framework.Skip(t, "the sidecar's processes are not visible from here (run the suite on the node, as root)")
+	}
+	child, err := framework.ResolverChild(sidecarID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's own Service: its endpoint is the gateway pod while the pod is Ready.
+	svc, err := env.Kube.CoreV1().Services(f.ns.Name).Create(f.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "gateway"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"e2e-gateway": "gateway"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaService := framework.GatewayClient(net.JoinHostPort(svc.Spec.ClusterIP, "80"), false)
+	if err := framework.Poll(f.ctx, 60*time.Second, 200*time.Millisecond, "the gateway answering through its Service", func(ctx context.Context) (bool, string, error) {
+		r, err := framework.Get(ctx, viaService, f.url(warm, 0, "/"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return r.Status == http.StatusOK, fmt.Sprint(r.Status), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	load := framework.StartLoad(f.ctx, viaService, f.url(warm, 0, "/"), 4, 20*time.Millisecond, framework.AppMessage("warm"))
+	defer load.Stop()
+
+	// Watch the gateway pod's Ready condition every 50 ms from before the kill until well after.
+	watchCtx, stopWatch := context.WithCancel(f.ctx)
+	notReady := make(chan string, 1)
+	var watched sync.WaitGroup
+	watched.Go(func() {
+		for watchCtx.Err() == nil {
+			p, err := env.Kube.CoreV1().Pods(f.ns.Name).Get(watchCtx, gw.Name, metav1.GetOptions{})
+			if err == nil && !framework.PodReady(p) {
+				select {
+				case notReady <- fmt.Sprintf("%s after the kill", time.Since(start).Round(time.Millisecond)):
+				default:
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	time.Sleep(2 * time.Second)
+	if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	step(t, start, "killed the resolver process %d of %s", child, gw.Name)
+	var restarted int
+	if err := framework.Poll(f.ctx, 30*time.Second, 50*time.Millisecond, "a new resolver process", func(context.Context) (bool, string, error) {
+		pid, err := framework.ResolverChild(sidecarID)
+		if err != nil || pid == child {
+			return false, fmt.Sprint(err), nil
+		}
+		restarted = pid
+		return true, "", nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, start, "resolver restarted as %d, %s after the kill", restarted, time.Since(killedAt).Round(time.Millisecond))
+	// The restarted resolver acknowledges the Service at zero again: listed ready in its slice.
+	if err := framework.Poll(f.ctx, 30*time.Second, 100*time.Millisecond, "the gateway's sidecar ready in the proxy slice again", func(ctx context.Context) (bool, string, error) {
+		st, err := app.State(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		return slices.Contains(st.ProxyAddresses(), gw.Status.PodIP), fmt.Sprint(st.ProxyAddresses()), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, start, "sidecar listed ready again %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	time.Sleep(3 * time.Second)
+	stopWatch()
+	watched.Wait()
+	res := load.Stop()
+	step(t, start, "non-Elasti traffic through the gateway Service across the crash: %s", res)
+	select {
+	case at := <-notReady:
+		t.Errorf("the gateway pod was NotReady (%s)", at)
+	default:
+	}
+	if res.Failures() != 0 || res.OK == 0 {
+		t.Errorf("non-Elasti traffic through the gateway lost requests: %s", res)
+	}
+	p, err := env.Kube.CoreV1().Pods(f.ns.Name).Get(f.ctx, gw.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, restarts := containerIDs(p); restarts != otherRestarts {
+		t.Errorf("the gateway container restarted (%d → %d)", otherRestarts, restarts)
+	}
+	if after := sidecarRestarts(p); after != sidecarRestartsBefore {
+		t.Errorf("the sidecar container restarted (%d → %d): the supervisor should have kept it up", sidecarRestartsBefore, after)
+	}
+	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
+	step(t, start, "a request at zero through the same gateway woke the app")
 }

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
@@ -207,4 +212,171 @@ func readAll(resp *http.Response) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestIngressGatewayChurn: deleting gateway pods in one namespace never stalls traffic that
+// Traefik, in another namespace, sends to a Service in proxy mode (every proxy slice lists every
+// gateway's sidecar). The Service is kept in proxy mode with its own pod serving: its
+// ElastiService's target is an empty Deployment "idle" at zero that a ValidatingAdmissionPolicy
+// of the test keeps from being scaled, so the sidecars forward each request at once and Traefik
+// spreads the load over them and the pod. Two gateway pods of the other namespace are deleted in
+// turn under steady keep-alive load: each leaves the slices (not ready) before its sidecar stops
+// accepting, its replacement is listed once it has opened the Service's port; 0 requests fail
+// and none takes longer than 2 s.
+func TestIngressGatewayChurn(t *testing.T) {
+	x := setup(t, "churn-x", 2)
+	f := setup(t, "churn-y", 0)
+	start := time.Now()
+	tr := setupTraefik(t, f.ctx, "churn")
+	if _, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "idle", ZeroReplicas: true}); err != nil {
+		t.Fatal(err)
+	}
+	denyScale(t, f, "idle")
+	app, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ns.WaitDeploymentReady(f.ctx, app.Name, 1, env.Config.Scale(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	es := framework.ElastiServiceFor(app)
+	es.Spec.ScaleTargetRef.Name = "idle" // at zero for ever: the Service stays in proxy mode
+	if err := env.CreateElastiService(f.ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ns.CreateIngress(f.ctx, framework.IngressOptions{Name: "app", Host: "churn.example.test", Service: "app", PortName: "http"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.WaitIngress(f.ctx, f.ns.Name, "app"); err != nil {
+		t.Fatal(err)
+	}
+	xPods, err := x.ns.GatewayPods(x.ctx, "gateway")
+	if err != nil || len(xPods) != 2 {
+		t.Fatalf("want 2 gateway pods in %s: %v", x.ns.Name, err)
+	}
+	st, err := app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "proxy mode, the sidecars of "+x.ns.Name+"'s gateways ready", func(s *framework.State) bool {
+		return s.Mode == elastiv1.ModeProxy && slices.Contains(s.ProxyAddresses(), xPods[0].Status.PodIP) && slices.Contains(s.ProxyAddresses(), xPods[1].Status.PodIP)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sidecars := len(st.ProxyAddresses()) // every gateway's of the cluster, Traefik's included
+	esNow, err := app.GetElastiService(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, ok := esNow.Status.SidecarPortFor("http")
+	if !ok {
+		t.Fatalf("no sidecar port for Service port http: %+v", esNow.Status.SidecarPorts)
+	}
+	sidecarServers := func(ips []string) []string {
+		out := make([]string, 0, len(ips))
+		for _, ip := range ips {
+			out = append(out, fmt.Sprintf("http://%s:%d", ip, port))
+		}
+		return out
+	}
+	waitServers := func(want []string, gone string) {
+		t.Helper()
+		if _, err := tr.WaitServers(f.ctx, f.ns.Name, app.Name, "http", fmt.Sprintf("the sidecars %v, not %s", want, gone), func(got []string) bool {
+			for _, w := range want {
+				if !slices.Contains(got, w) {
+					return false
+				}
+			}
+			return gone == "" || !slices.Contains(got, gone)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitServers(sidecarServers(st.ProxyAddresses()), "")
+	step(t, start, "Traefik sends churn.example.test to the sidecars %v and the app's pod", st.ProxyAddresses())
+	load := framework.StartLoad(f.ctx, tr.Client(true), "http://churn.example.test/", 4, 20*time.Millisecond, framework.AppMessage("app"))
+	defer load.Stop()
+	time.Sleep(3 * time.Second)
+	for round := range 2 {
+		pods, err := x.ns.GatewayPods(x.ctx, "gateway")
+		if err != nil || len(pods) == 0 {
+			t.Fatalf("gateway pods of %s: %v", x.ns.Name, err)
+		}
+		victim := pods[0]
+		if err := env.Kube.CoreV1().Pods(x.ns.Name).Delete(x.ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		step(t, start, "round %d: deleted gateway pod %s/%s (%s)", round, x.ns.Name, victim.Name, victim.Status.PodIP)
+		st, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), fmt.Sprintf("%d ready sidecars again, %s not among them", sidecars, victim.Status.PodIP), func(s *framework.State) bool {
+			return len(s.ProxyAddresses()) == sidecars && !slices.Contains(s.ProxyAddresses(), victim.Status.PodIP)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitServers(sidecarServers(st.ProxyAddresses()), fmt.Sprintf("http://%s:%d", victim.Status.PodIP, port))
+		ok, failed := load.Snapshot()
+		step(t, start, "round %d: Traefik sends to %v; %d ok, %d failed so far", round, st.ProxyAddresses(), ok, failed)
+	}
+	time.Sleep(2 * time.Second)
+	res := load.Stop()
+	slowest := slices.Max(append(res.Durations, 0))
+	step(t, start, "load through Traefik across two gateway deletions in another namespace: %s; slowest %s", res, slowest)
+	if res.Failures() != 0 || res.OK == 0 {
+		t.Fatalf("%d requests failed (%d ok): %s", res.Failures(), res.OK, res)
+	}
+	if slowest > 2*time.Second {
+		t.Fatalf("a request took %s (limit 2 s)", slowest)
+	}
+}
+
+// denyScale keeps the Deployment name of f's namespace from being scaled (its /scale subresource
+// cannot be updated), with a ValidatingAdmissionPolicy and binding removed at the end.
+func denyScale(t *testing.T, f *fixture, name string) {
+	t.Helper()
+	policyName := "e2e-deny-scale-" + f.ns.Name
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: policyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+						Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"*"},
+							Resources: []string{"deployments/scale"}},
+					},
+				}},
+			},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: fmt.Sprintf("request.namespace != %q || request.name != %q", f.ns.Name, name),
+				Message:    "e2e: " + name + " stays at zero",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policyName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	api := env.Kube.AdmissionregistrationV1()
+	if _, err := api.ValidatingAdmissionPolicies().Create(f.ctx, policy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.ValidatingAdmissionPolicyBindings().Create(f.ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = api.ValidatingAdmissionPolicyBindings().Delete(context.Background(), policyName, metav1.DeleteOptions{})
+		_ = api.ValidatingAdmissionPolicies().Delete(context.Background(), policyName, metav1.DeleteOptions{})
+	})
+	// The policy takes effect once the API server has loaded it: wait until a scale is refused.
+	if err := framework.Poll(f.ctx, 30*time.Second, 250*time.Millisecond, "the API server refusing to scale "+name, func(ctx context.Context) (bool, string, error) {
+		sc, err := env.Kube.AppsV1().Deployments(f.ns.Name).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		_, err = env.Kube.AppsV1().Deployments(f.ns.Name).UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
+		return err != nil && strings.Contains(err.Error(), "stays at zero"), fmt.Sprint(err), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -14,6 +14,8 @@
 //	  annotations:
 //	    shop.ack.elasti.dev/orders: ""      # <namespace>.ack.elasti.dev/<service>
 //	    shop.ack.elasti.dev/cart: ""
+//	    elasti.dev/stream: 3f0c9a71d2e4b856       # while a stream is connected
+//	    elasti.dev/instance: 9d41c07ab3e2f615     # the sidecar process
 //	spec: {holderIdentity: edge/gateway-7c9f-a, renewTime: ...}
 //
 // Why a Lease per sidecar, and not the pod (as before), the stream, or one object per service:
@@ -29,6 +31,13 @@
 //     adds one service costs one small write whatever the number of services (issue 17). One
 //     object per (sidecar, service) would make that a create per service and thousands of
 //     objects; one annotation holding the whole list would rewrite it all every time.
+//
+// The same Lease says whether the sidecar is connected (presence.go): the replica serving its
+// stream writes elasti.dev/stream (the stream's id) and elasti.dev/instance (the process's id,
+// from the stream request) when the stream connects, and removes elasti.dev/stream when the
+// sidecar goes away. A new instance drops every acknowledgement in the same write. The leader
+// lists a sidecar ready for a Service only while it is connected and has acknowledged that
+// Service: this, not a readiness probe, places sidecars in proxy slices.
 //
 // Every replica caches only these Leases (a label-selected informer in Elasti's namespace). The
 // leader deletes the Lease of a pod that no longer exists (Collector). The annotations of one

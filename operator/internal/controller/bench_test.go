@@ -7,15 +7,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
 // BenchmarkBuildProxySlices: every sidecar pod event rebuilds the slices of every ElastiService
 // in proxy mode, so this runs (pods × services) often in a large cluster.
 func BenchmarkBuildProxySlices(b *testing.B) {
-	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}}
+	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: v1alpha1.ElastiServiceSpec{Service: "orders"}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: corev1.ServiceSpec{
 		IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
 		Ports:      []corev1.ServicePort{{Name: "http", Port: 80}, {Name: "grpc", Port: 9090}},
@@ -24,9 +26,13 @@ func BenchmarkBuildProxySlices(b *testing.B) {
 	for i := range pods {
 		pods[i] = sidecarPod(fmt.Sprintf("gw-%d", i), []string{fmt.Sprintf("10.0.%d.%d", i/250, i%250), fmt.Sprintf("fd00::%x", i)}, i%7 != 0, true, 0)
 	}
+	states := map[types.UID]acks.State{}
+	for i := range pods {
+		states[pods[i].UID] = acks.NewState(i%7 != 0, "shop/orders")
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = buildProxySlices(es, svc, sidecarsFromPods(pods))
+		_ = buildProxySlices(es, svc, resolversOf(sidecarsFromPods(pods), states))
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -88,6 +89,25 @@ func TestIntegrationController(t *testing.T) {
 		gw1 = gw3
 	})
 
+	t.Run("a restarted resolver is listed again only once it acknowledged", func(t *testing.T) {
+		store := &acks.Store{Client: c, Namespace: leaseNS}
+		sc := acks.Sidecar{Namespace: gw2.Namespace, Name: gw2.Name, UID: gw2.UID}
+		// The process crashes: its stream ends.
+		require.NoError(t, store.Disconnect(context.Background(), sc, "stream-"+gw2.Name))
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.2": false, "10.0.0.3": true})
+		}, waitFor, tick)
+		// The restarted process connects: its ports are not open yet.
+		require.NoError(t, store.Connect(context.Background(), sc, "2", "stream-2-"+gw2.Name))
+		require.Never(t, func() bool { return sliceReady(t, c, "orders", "10.0.0.2") }, time.Second, tick,
+			"a new process is ready for a Service only once it acknowledged it")
+		_, err := store.Record(context.Background(), sc, []string{"shop/orders", "shop/cart"})
+		require.NoError(t, err)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assertSlice(ct, proxySlices(ct, c, "orders"), map[string]bool{"10.0.0.2": true, "10.0.0.3": true})
+		}, waitFor, tick)
+	})
+
 	t.Run("scale up and ready pods return to serve", func(t *testing.T) {
 		setReplicas(t, c, "orders", 1)
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -105,6 +125,8 @@ func TestIntegrationController(t *testing.T) {
 	})
 
 	t.Run("idle triggers: proxy first, acks, then zero", func(t *testing.T) {
+		ack(t, c, gw1, "shop/orders")
+		ack(t, c, gw2, "shop/orders")
 		op.eval.idle.Store(true)
 		done := make(chan struct{})
 		go func() { defer close(done); op.loop.Poll(context.Background()) }()
@@ -150,15 +172,20 @@ func TestIntegrationController(t *testing.T) {
 		assertEvent(t, c, "cart", "ScaleDownCancelled")
 	})
 
-	t.Run("deleting at zero scales the target back up", func(t *testing.T) {
+	t.Run("deleting at zero scales up first and keeps the sidecars until a pod is ready", func(t *testing.T) {
 		setReplicas(t, c, "orders", 0)
+		setTargetEndpoints(t, c, "orders", false)
 		require.Eventually(t, func() bool { return len(proxySlices(t, c, "orders")) == 1 }, waitFor, tick)
 		require.NoError(t, c.Delete(context.Background(), getES(t, c, "orders")))
-		require.Eventually(t, func() bool {
+		require.Eventually(t, func() bool { return replicas(t, c, "orders") == 2 }, waitFor, tick, "scaled to minTargetReplicas first")
+		gone := func() bool {
 			err := c.Get(context.Background(), client.ObjectKey{Namespace: shopNS, Name: "orders"}, &v1alpha1.ElastiService{})
 			return apierrors.IsNotFound(err)
-		}, waitFor, tick)
-		assert.Equal(t, int32(2), replicas(t, c, "orders"), "minTargetReplicas")
+		}
+		require.Never(t, func() bool { return gone() || len(proxySlices(t, c, "orders")) == 0 }, 2*time.Second, tick,
+			"while no pod of the target is ready, the Service stays on the sidecars and the ElastiService waits")
+		setTargetEndpoints(t, c, "orders", true)
+		require.Eventually(t, gone, waitFor, tick)
 		assert.Empty(t, proxySlices(t, c, "orders"))
 	})
 }
@@ -167,6 +194,18 @@ func sliceListsIP(t require.TestingT, c client.Client, es, ip string) bool {
 	for _, s := range proxySlices(t, c, es) {
 		for _, ep := range s.Endpoints {
 			if slices.Contains(ep.Addresses, ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sliceReady reports whether es's slices list ip as ready.
+func sliceReady(t require.TestingT, c client.Client, es, ip string) bool {
+	for _, s := range proxySlices(t, c, es) {
+		for _, ep := range s.Endpoints {
+			if slices.Contains(ep.Addresses, ip) && ptr.Deref(ep.Conditions.Ready, false) {
 				return true
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -110,14 +111,15 @@ func (l *ScaleDownLoop) cancel(ctx context.Context, es *v1alpha1.ElastiService, 
 	r.Enqueue(ctx, es)
 }
 
+// readySidecars counts the sidecars that could hold requests: connected and not going away.
 func (l *ScaleDownLoop) readySidecars(ctx context.Context) (int, error) {
-	sidecars, err := l.Reconciler.listSidecars(ctx)
+	resolvers, err := l.Reconciler.listSidecars(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, s := range sidecars {
-		if s.Ready {
+	for _, s := range resolvers {
+		if s.eligible() {
 			n++
 		}
 	}
@@ -145,9 +147,10 @@ func (l *ScaleDownLoop) waitForAcks(ctx context.Context, es *v1alpha1.ElastiServ
 	return fmt.Errorf("sidecars did not acknowledge the service within %s: %s", l.ackTimeout(), strings.Join(pending, ", "))
 }
 
-// unacked returns the ready sidecar pods in es's slices that have not acknowledged es, [""] while
-// the switch to proxy mode has not happened yet, and an error when the slices hold no ready
-// sidecar.
+// unacked returns the sidecars that must still acknowledge es (connected, not going away, and
+// not yet listed ready in es's slices because their acknowledgement is missing or the slices lag
+// behind it), [""] while the switch to proxy mode has not happened yet, and an error when no
+// sidecar is connected.
 func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService) ([]string, error) {
 	r := l.Reconciler
 	cur := &v1alpha1.ElastiService{}
@@ -161,32 +164,35 @@ func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService)
 	if err != nil {
 		return nil, err
 	}
-	// Sidecars know services by the Service they front (what a request's Host names), not by the
-	// ElastiService's own name.
-	want := es.Namespace + "/" + es.Spec.Service
-	var pending []string
-	ready, seen := 0, map[string]bool{}
+	listedReady := map[types.UID]bool{}
 	for i := range slices {
 		for _, ep := range slices[i].Endpoints {
-			if ep.TargetRef == nil || (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) {
-				continue
-			}
-			podKey := ep.TargetRef.Namespace + "/" + ep.TargetRef.Name
-			if seen[podKey] {
-				continue // the same pod in the IPv4 and the IPv6 slice
-			}
-			seen[podKey] = true
-			ready++
-			acked, err := l.acks().Acked(ctx, ep.TargetRef.UID, want)
-			if err != nil {
-				return nil, err
-			}
-			if !acked {
-				pending = append(pending, podKey)
+			if ep.TargetRef != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+				listedReady[ep.TargetRef.UID] = true
 			}
 		}
 	}
-	if ready == 0 {
+	resolvers, err := r.listSidecars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := serviceKey(es)
+	var pending []string
+	eligible := 0
+	for _, s := range resolvers {
+		if !s.eligible() {
+			continue
+		}
+		eligible++
+		acked, err := l.acks().Acked(ctx, s.UID, want)
+		if err != nil {
+			return nil, err
+		}
+		if !acked || !listedReady[s.UID] {
+			pending = append(pending, s.Pod.String())
+		}
+	}
+	if eligible == 0 {
 		return nil, errNoReadySidecars
 	}
 	sort.Strings(pending)

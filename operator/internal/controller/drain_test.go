@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
@@ -19,36 +22,59 @@ import (
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
-// TestUnackedUsesServiceName: sidecars acknowledge services by the Service they front (what a
-// request's Host names), which need not be the ElastiService's own name.
-func TestUnackedUsesServiceName(t *testing.T) {
+// TestUnacked: sidecars acknowledge services by the Service they front, which need not be the
+// ElastiService's own name; a sidecar whose stream is down or whose pod is going away is not
+// waited for; one that acknowledged but is not yet listed ready in the slice still is.
+func TestUnacked(t *testing.T) {
 	es := &v1alpha1.ElastiService{
 		ObjectMeta: metav1.ObjectMeta{Name: "orders-scaler", Namespace: "shop"},
 		Spec:       v1alpha1.ElastiServiceSpec{Service: "orders"},
 		Status:     v1alpha1.ElastiServiceStatus{Mode: v1alpha1.ModeProxy},
 	}
-	slice := &discoveryv1.EndpointSlice{
+	edge := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "edge", Annotations: map[string]string{names.AnnotationInject: names.InjectEnabled}}}
+	objs := []client.Object{es, edge}
+	var eps []discoveryv1.Endpoint
+	for i, name := range []string{"gw-1", "gw-2", "gw-3", "gw-down", "gw-leaving", "gw-lagging"} {
+		pod := inNamespace(sidecarPod(name, []string{fmt.Sprintf("10.0.0.%d", i+1)}, true, true, 0), "edge")
+		if name == "gw-leaving" {
+			pod.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+			pod.Finalizers = []string{"test/keep"}
+		}
+		objs = append(objs, pod)
+		if name != "gw-lagging" {
+			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{pod.Status.PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: name, UID: pod.UID}})
+		}
+	}
+	objs = append(objs, &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Name: "orders-elasti-ipv4", Namespace: "shop", Labels: map[string]string{
 			names.LabelElastiService: es.Name, discoveryv1.LabelManagedBy: names.ControllerName}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{
-			{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: "gw-1", UID: "uid-gw-1"}},
-			{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: "gw-2", UID: "uid-gw-2"}},
-			{Addresses: []string{"10.0.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "edge", Name: "gw-3", UID: "uid-gw-3"}},
-		},
-	}
+		Endpoints:   eps,
+	})
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithIndex(&v1alpha1.ElastiService{}, indexService, serviceIndexValue).
-		WithObjects(es, slice).WithStatusSubresource(es).Build()
+		WithObjects(objs...).WithStatusSubresource(es).Build()
 	store := &acks.Store{Client: c}
-	for uid, keys := range map[types.UID][]string{"uid-gw-1": {"shop/orders"}, "uid-gw-2": {"shop/orders-scaler"}} {
-		_, err := store.Record(context.Background(), acks.Sidecar{Namespace: "edge", Name: string(uid), UID: uid}, keys)
+	ctx := context.Background()
+	for name, keys := range map[string][]string{
+		"gw-1": {"shop/orders"}, "gw-2": {"shop/orders-scaler"}, "gw-3": nil,
+		"gw-down": nil, "gw-leaving": nil, "gw-lagging": {"shop/orders"},
+	} {
+		sc := acks.Sidecar{Namespace: "edge", Name: name, UID: types.UID("uid-" + name)}
+		require.NoError(t, store.Connect(ctx, sc, "0123abcd", "stream-"+name))
+		_, err := store.Record(ctx, sc, keys)
 		require.NoError(t, err)
+		if name == "gw-down" {
+			require.NoError(t, store.Disconnect(ctx, sc, "stream-"+name))
+		}
 	}
-	loop := &ScaleDownLoop{Reconciler: &Reconciler{Client: c}, APIReader: c, Acks: store}
-	pending, err := loop.unacked(context.Background(), es)
+	loop := &ScaleDownLoop{Reconciler: &Reconciler{Client: c, Trust: testTrust(t, c), Sidecars: store}, APIReader: c, Acks: store}
+	pending, err := loop.unacked(ctx, es)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"edge/gw-2", "edge/gw-3"}, pending, "gw-1 acked the Service; gw-2 only the ElastiService's name; gw-3 nothing")
+	assert.Equal(t, []string{"edge/gw-2", "edge/gw-3", "edge/gw-lagging"}, pending,
+		"gw-1 acked the Service; gw-2 only the ElastiService's name; gw-3 nothing; gw-lagging is not in the slice yet")
+
+	n, err := loop.readySidecars(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n, "connected and not terminating: gw-1, gw-2, gw-3, gw-lagging")
 }

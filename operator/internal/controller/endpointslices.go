@@ -48,13 +48,13 @@ func serviceFamilies(svc *corev1.Service) []discoveryv1.AddressType {
 // connection arrives on tells the sidecar which Service it is for), and ready/serving/terminating
 // conditions of each sidecar. A family without sidecars still gets an empty slice, so the set of
 // slices only changes when the mode does.
-func buildProxySlices(es *v1alpha1.ElastiService, svc *corev1.Service, sidecars []sidecar) []*discoveryv1.EndpointSlice {
+func buildProxySlices(es *v1alpha1.ElastiService, svc *corev1.Service, sidecars []resolver) []*discoveryv1.EndpointSlice {
 	var out []*discoveryv1.EndpointSlice
 	ports := slicePorts(es, svc)
 	for _, family := range serviceFamilies(svc) {
 		var eps []discoveryv1.Endpoint
 		for _, s := range sidecars {
-			if ep, ok := endpointFor(s, family); ok {
+			if ep, ok := endpointFor(s, family, serviceKey(es)); ok {
 				eps = append(eps, ep)
 			}
 		}
@@ -113,7 +113,9 @@ func slicePorts(es *v1alpha1.ElastiService, svc *corev1.Service) []discoveryv1.E
 	return out
 }
 
-func endpointFor(s sidecar, family discoveryv1.AddressType) (discoveryv1.Endpoint, bool) {
+// endpointFor is s's endpoint in a slice of service ("namespace/name"): ready while s accepts
+// connections for it and is not going away, serving while it accepts them (package acks).
+func endpointFor(s resolver, family discoveryv1.AddressType, service string) (discoveryv1.Endpoint, bool) {
 	ip := s.IPv4
 	if family == discoveryv1.AddressTypeIPv6 {
 		ip = s.IPv6
@@ -124,8 +126,8 @@ func endpointFor(s sidecar, family discoveryv1.AddressType) (discoveryv1.Endpoin
 	ep := discoveryv1.Endpoint{
 		Addresses: []string{ip},
 		Conditions: discoveryv1.EndpointConditions{
-			Ready:       ptr.To(s.Ready),
-			Serving:     ptr.To(s.Serving),
+			Ready:       ptr.To(s.ready(service)),
+			Serving:     ptr.To(s.serving(service)),
 			Terminating: ptr.To(s.Terminating),
 		},
 		TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: s.Pod.Namespace, Name: s.Pod.Name, UID: s.UID},

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -50,6 +51,16 @@ func sidecarPod(name string, ips []string, ready, native bool, port int32) corev
 	return p
 }
 
+// resolversOf pairs sidecars with their states (by pod UID; a sidecar without one is not
+// connected).
+func resolversOf(sidecars []sidecar, states map[types.UID]acks.State) []resolver {
+	out := make([]resolver, len(sidecars))
+	for i, s := range sidecars {
+		out[i] = resolver{sidecar: s, state: states[s.UID]}
+	}
+	return out
+}
+
 // podKey is the key of a pod built by sidecarPod.
 func podKey(name string) types.NamespacedName {
 	return types.NamespacedName{Namespace: "edge", Name: name}
@@ -69,15 +80,16 @@ func TestSidecarFromPod(t *testing.T) {
 		want sidecar
 	}{
 		{"native ready dual-stack", sidecarPod("a", []string{"10.0.0.1", "fd00::1"}, true, true, 9000), true,
-			sidecar{Pod: podKey("a"), UID: "uid-a", NodeName: "node-a", IPv4: "10.0.0.1", IPv6: "fd00::1", Ready: true, Serving: true}},
+			sidecar{Pod: podKey("a"), UID: "uid-a", NodeName: "node-a", IPv4: "10.0.0.1", IPv6: "fd00::1"}},
+		// The container's readiness is not read: the Lease says whether the sidecar serves.
 		{"container not ready", sidecarPod("b", []string{"fd00::2"}, false, false, 0), true,
 			sidecar{Pod: podKey("b"), UID: "uid-b", NodeName: "node-a", IPv6: "fd00::2"}},
 		{"terminating", terminating, true,
-			sidecar{Pod: podKey("t"), UID: "uid-t", NodeName: "node-a", IPv4: "10.0.0.3", Serving: true, Terminating: true}},
+			sidecar{Pod: podKey("t"), UID: "uid-t", NodeName: "node-a", IPv4: "10.0.0.3", Terminating: true}},
 		{"no address yet", sidecarPod("n", nil, false, true, 0), false, sidecar{}},
 		{"finished pod", failed, false, sidecar{}},
 		{"podIP only", legacyIP, true,
-			sidecar{Pod: podKey("l"), UID: "uid-l", NodeName: "node-a", IPv4: "10.0.0.5", Ready: true, Serving: true}},
+			sidecar{Pod: podKey("l"), UID: "uid-l", NodeName: "node-a", IPv4: "10.0.0.5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +105,7 @@ func TestSidecarFromPod(t *testing.T) {
 
 func TestBuildProxySlicesGolden(t *testing.T) {
 	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "es-uid"},
+		Spec: v1alpha1.ElastiServiceSpec{Service: "orders"},
 		Status: v1alpha1.ElastiServiceStatus{SidecarPorts: []v1alpha1.SidecarPort{
 			{Name: "http", Port: 80, SidecarPort: 20001}, {Name: "grpc", Port: 9090, SidecarPort: 20002}, {Name: "", Port: 8080, SidecarPort: 20003},
 		}}}
@@ -124,6 +137,16 @@ func TestBuildProxySlicesGolden(t *testing.T) {
 		sidecarPod("gw-moved", []string{"10.0.0.9"}, true, true, 9012),
 		sidecarPod("gw-pending", nil, false, true, 0),
 	}
+	// What each sidecar's Lease says: gw-1 and gw-moved serve orders; gw-2 is connected but has
+	// not opened orders' ports; gw-3 serves it but its pod is going away; gw-4 acknowledged it but
+	// its stream ended (its process crashed).
+	states := map[types.UID]acks.State{
+		"uid-gw-1":     acks.NewState(true, "shop/orders"),
+		"uid-gw-2":     acks.NewState(true, "shop/cart"),
+		"uid-gw-3":     acks.NewState(true, "shop/orders"),
+		"uid-gw-4":     acks.NewState(false, "shop/orders"),
+		"uid-gw-moved": acks.NewState(true, "shop/orders"),
+	}
 	tests := []struct {
 		name string
 		es   *v1alpha1.ElastiService
@@ -137,7 +160,7 @@ func TestBuildProxySlicesGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := buildProxySlices(tt.es, tt.svc, sidecarsFromPods(tt.pods))
+			got := buildProxySlices(tt.es, tt.svc, resolversOf(sidecarsFromPods(tt.pods), states))
 			out, err := yaml.Marshal(got)
 			require.NoError(t, err)
 			golden := filepath.Join("testdata", tt.name+".golden.yaml")

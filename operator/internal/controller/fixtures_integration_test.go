@@ -106,7 +106,8 @@ func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZer
 		scaler = countingScaler{ScaleHandler: sh, toZero: toZero}
 	}
 	rec := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scaler: scaler, Recorder: mgr.GetEventRecorder("elasti-operator"),
-		Tracker: NewTracker(), ResyncPeriod: time.Second, Ports: ports.New(pr), Trust: testTrust(t, mgr.GetClient())}
+		Tracker: NewTracker(), ResyncPeriod: time.Second, Ports: ports.New(pr), Trust: testTrust(t, mgr.GetClient()),
+		Sidecars: &acks.Store{Client: mgr.GetClient(), Namespace: leaseNS}}
 	require.NoError(t, rec.SetupWithManager(context.Background(), mgr))
 	eval := &fakeEvaluator{}
 	loop := &ScaleDownLoop{Reconciler: rec, APIReader: mgr.GetAPIReader(), Evaluator: eval,
@@ -215,13 +216,29 @@ func setSidecarStatus(t *testing.T, c client.Client, p *corev1.Pod, ip string, r
 	t.Helper()
 	p.Status = corev1.PodStatus{
 		Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
-		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: ready, Image: testSidecarImage, ImageID: "resolver"}},
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: names.SidecarContainerName, Ready: true, Image: testSidecarImage, ImageID: "resolver"}},
 		ContainerStatuses:     []corev1.ContainerStatus{{Name: "gateway", Ready: true, Image: "gateway", ImageID: "gateway"}},
 	}
 	require.NoError(t, c.Status().Update(context.Background(), p))
+	setSidecarLive(t, c, p, ready)
 }
 
-// ack records what the elastiserver would record for a sidecar's ack (comma-separated keys).
+// setSidecarLive does what a running sidecar's stream does to its acknowledgement Lease: live,
+// its stream connects and it acknowledges every service of the tests; not live, its stream ends
+// (the process crashed).
+func setSidecarLive(t *testing.T, c client.Client, p *corev1.Pod, live bool) {
+	t.Helper()
+	store := &acks.Store{Client: c, Namespace: leaseNS}
+	sc := acks.Sidecar{Namespace: p.Namespace, Name: p.Name, UID: p.UID}
+	if !live {
+		require.NoError(t, store.Disconnect(context.Background(), sc, "stream-"+p.Name))
+		return
+	}
+	require.NoError(t, store.Connect(context.Background(), sc, "1", "stream-"+p.Name))
+	_, err := store.Record(context.Background(), sc, []string{"shop/orders", "shop/cart"})
+	require.NoError(t, err)
+}
+
 func ack(t *testing.T, c client.Client, pod *corev1.Pod, keys string) {
 	t.Helper()
 	var services []string

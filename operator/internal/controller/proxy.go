@@ -8,10 +8,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -83,27 +85,32 @@ func (r *Reconciler) applyMode(ctx context.Context, es *v1alpha1.ElastiService, 
 	if mode != v1alpha1.ModeProxy || svc == nil {
 		return 0, r.deleteProxySlices(ctx, es)
 	}
-	sidecars, err := r.listSidecars(ctx)
+	resolvers, err := r.listSidecars(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if err := r.syncSlices(ctx, es, buildProxySlices(es, svc, sidecars)); err != nil {
+	if err := r.syncSlices(ctx, es, buildProxySlices(es, svc, resolvers)); err != nil {
 		return 0, err
 	}
 	ready := 0
-	for _, s := range sidecars {
-		if s.Ready {
+	for _, s := range resolvers {
+		if s.ready(serviceKey(es)) {
 			ready++
 		}
 	}
 	return ready, nil
 }
 
-// listSidecars returns every trusted resolver sidecar in the cluster: a sidecar proxies for
-// services in any namespace, so a pod that only claims to be one (the label and the container
-// name are anyone's to set) must never get into a slice. Trust (operator/internal/trust) keeps
-// the pods of opted-in namespaces that carry the injected sidecar.
-func (r *Reconciler) listSidecars(ctx context.Context) ([]sidecar, error) {
+// serviceKey is how sidecars know es's service: "namespace/name" of the Service it fronts (what
+// they acknowledge), not the ElastiService's own name.
+func serviceKey(es *v1alpha1.ElastiService) string { return es.Namespace + "/" + es.Spec.Service }
+
+// listSidecars returns every trusted resolver sidecar in the cluster, with the state its
+// acknowledgement Lease records: a sidecar proxies for services in any namespace, so a pod that
+// only claims to be one (the label and the container name are anyone's to set) must never get
+// into a slice. Trust (operator/internal/trust) keeps the pods of opted-in namespaces that carry
+// the injected sidecar.
+func (r *Reconciler) listSidecars(ctx context.Context) ([]resolver, error) {
 	pods := &corev1.PodList{}
 	if err := r.List(ctx, pods, client.MatchingLabels{names.LabelResolver: "true"}); err != nil {
 		return nil, fmt.Errorf("listing resolver pods: %w", err)
@@ -112,7 +119,18 @@ func (r *Reconciler) listSidecars(ctx context.Context) ([]sidecar, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checking resolver pods: %w", err)
 	}
-	return sidecarsFromPods(trusted), nil
+	var states map[types.UID]acks.State
+	if r.Sidecars != nil {
+		if states, err = r.Sidecars.States(ctx); err != nil {
+			return nil, err
+		}
+	}
+	sidecars := sidecarsFromPods(trusted)
+	out := make([]resolver, len(sidecars))
+	for i, s := range sidecars {
+		out[i] = resolver{sidecar: s, state: states[s.UID]}
+	}
+	return out, nil
 }
 
 // ourSlices lists the slices Elasti made for es.

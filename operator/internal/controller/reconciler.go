@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
 	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -59,9 +60,18 @@ type Reconciler struct {
 	Ports *ports.Allocator
 	// APIReader reads around the cache (loading port allocations); the client when nil.
 	APIReader client.Reader
+	// Sidecars says which sidecars are connected and what they acknowledged (*acks.Store, from
+	// the cache). Without it no sidecar is ever ready in a slice.
+	Sidecars SidecarStates
 
 	// external receives requests to reconcile from outside the watches (the scale-down loop).
 	external chan event.GenericEvent
+}
+
+// SidecarStates returns the state of every sidecar that has an acknowledgement Lease, by pod UID
+// (*acks.Store).
+type SidecarStates interface {
+	States(ctx context.Context) (map[types.UID]acks.State, error)
 }
 
 // Reconcile is the controller's entry point; it reads as the steps it takes.
@@ -76,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, fmt.Errorf("reading elastiservice: %w", err)
 	}
 	if !es.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.reconcileDelete(ctx, es)
+		return r.reconcileDelete(ctx, es)
 	}
 	if err := r.ensureFinalizer(ctx, es); err != nil {
 		return ctrl.Result{}, err
@@ -121,36 +131,79 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiSer
 	return r.requeue(es), nil
 }
 
-// reconcileDelete restores what Elasti changed: the Service back to serve mode, a target at zero
-// back to minTargetReplicas (unpausing KEDA) when es managed it, then lets the ElastiService go.
-func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiService) error {
+// DeleteWakeTimeout bounds how long a deleted ElastiService keeps its Service on the sidecars
+// while its target comes back from zero; after it, the slices go anyway (Warning Event).
+const DeleteWakeTimeout = 5 * time.Minute
+
+// reconcileDelete restores what Elasti changed without losing a request: a target at zero is
+// scaled back to minTargetReplicas (unpausing KEDA) when es managed it, and the Service stays on
+// the sidecars (proxy slices kept current; the stream still lists the service, so requests are
+// held and forwarded as usual) until its own slices list a ready endpoint. Only then do Elasti's
+// slices and the finalizer go. Sidecars forward requests that still reach them afterwards
+// (registry.Departed).
+func (r *Reconciler) reconcileDelete(ctx context.Context, es *v1alpha1.ElastiService) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(es, names.Finalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	key := client.ObjectKeyFromObject(es)
 	r.Tracker.EndDrain(key)
-	if err := r.deleteProxySlices(ctx, es); err != nil {
-		return err
-	}
 	// An ElastiService that never managed its Service (an older one names it) leaves the target
 	// alone: the one that manages it may hold it at zero.
 	owns, _, err := r.claims(ctx, es)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	if owns {
 		if err := r.restoreTarget(ctx, es); err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
+		wait, err := r.waitForTargetBeforeDelete(ctx, es)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if wait {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+	}
+	if err := r.deleteProxySlices(ctx, es); err != nil {
+		return ctrl.Result{}, err
 	}
 	orig := es.DeepCopy()
 	controllerutil.RemoveFinalizer(es, names.Finalizer)
 	if err := r.Patch(ctx, es, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("removing finalizer: %w", err)
+		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
 	}
 	r.forget(key)
 	r.releasePorts(ctx, key)
-	return nil
+	return ctrl.Result{}, nil
+}
+
+// waitForTargetBeforeDelete reports whether the deletion of es must wait: its Service points at
+// the sidecars (Elasti's slices exist) and has no ready endpoint of its own yet, the Service and
+// the target exist, and DeleteWakeTimeout has not passed. While it waits the proxy slices are
+// kept current (a gateway may come or go meanwhile).
+func (r *Reconciler) waitForTargetBeforeDelete(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
+	ours, err := r.ourSlices(ctx, es)
+	if err != nil || len(ours) == 0 {
+		return false, err
+	}
+	obs, svc, err := r.observe(ctx, es)
+	if err != nil {
+		return false, err
+	}
+	if !obs.ServiceFound || !obs.TargetFound || obs.TargetReadyEndpoints > 0 {
+		return false, nil
+	}
+	if waited := r.now().Sub(es.DeletionTimestamp.Time); waited > DeleteWakeTimeout {
+		r.event(es, "Warning", "DeleteWakeTimeout", "Delete",
+			"no ready endpoint of Service %s within %s of the deletion: removing Elasti's slices anyway", es.Spec.Service, DeleteWakeTimeout)
+		return false, nil
+	}
+	if _, err := r.applyMode(ctx, es, svc, v1alpha1.ModeProxy); err != nil {
+		return false, err
+	}
+	log.FromContext(ctx).V(1).Info("deleting: the Service stays on the sidecars until the target is ready", "service", es.Spec.Service)
+	return true, nil
 }
 
 // restoreTarget scales a target sitting at zero back up. ScaleUp also unpauses a named KEDA

@@ -142,6 +142,8 @@ func TestSidecarChangedPredicate(t *testing.T) {
 	annotated := *pod.DeepCopy()
 	annotated.Annotations = map[string]string{"example.com/note": "shop/orders"}
 	unready := sidecarPod("gw", []string{"10.0.0.1"}, false, true, 0)
+	deleted := *pod.DeepCopy()
+	deleted.DeletionTimestamp = &metav1.Time{}
 	moved := sidecarPod("gw", []string{"10.0.0.2"}, true, true, 0)
 	plain := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app"}}
 	p := sidecarChanged()
@@ -151,7 +153,9 @@ func TestSidecarChangedPredicate(t *testing.T) {
 		want     bool
 	}{
 		{"an annotation only", pod, annotated, false},
-		{"readiness", pod, unready, true},
+		// Container readiness does not place a sidecar (its stream does: package acks).
+		{"container readiness", pod, unready, false},
+		{"pod deleted", pod, deleted, true},
 		{"new IP after restart", pod, moved, true},
 		{"not a sidecar", plain, plain, false},
 	}

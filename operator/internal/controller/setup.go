@@ -3,12 +3,15 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -39,6 +43,8 @@ const (
 //     ResyncPeriod);
 //   - resolver sidecar pods: a change re-enqueues every ElastiService in proxy mode;
 //   - namespaces whose opt-in changes (their sidecars become trusted or not): the same;
+//   - sidecars' acknowledgement Leases (package acks): a stream that connects or ends
+//     re-enqueues every ElastiService in proxy mode, an acknowledgement only those of its Service;
 //   - requests from the scale-down loop (Enqueue).
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := indexElastiServices(ctx, mgr); err != nil {
@@ -61,6 +67,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 			builder.WithPredicates(sidecarChanged())).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.proxyModeServices),
 			builder.WithPredicates(optInChanged())).
+		Watches(&coordinationv1.Lease{}, r.leaseChanges()).
 		WatchesRawSource(source.Channel(r.external, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }
@@ -89,6 +96,44 @@ func indexElastiServices(ctx context.Context, mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing elastiservices by scale target: %w", err)
 	}
 	return nil
+}
+
+// leaseChanges maps a change of an acknowledgement Lease to the ElastiServices whose slices it
+// may change.
+func (r *Reconciler) leaseChanges() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], reqs []reconcile.Request) {
+		for _, req := range reqs {
+			q.Add(req)
+		}
+	}
+	all := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		if o.GetLabels()[acks.LabelAcks] == "true" {
+			enqueue(q, r.proxyModeServices(ctx, o))
+		}
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			all(ctx, e.Object, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			all(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			oldL, okOld := e.ObjectOld.(*coordinationv1.Lease)
+			newL, okNew := e.ObjectNew.(*coordinationv1.Lease)
+			if !okOld || !okNew || newL.Labels[acks.LabelAcks] != "true" {
+				return
+			}
+			if acks.StateOf(oldL).Connected != acks.StateOf(newL).Connected {
+				all(ctx, newL, q)
+				return
+			}
+			for _, key := range acks.ChangedServices(oldL, newL) {
+				ns, svc, _ := strings.Cut(key, "/")
+				enqueue(q, r.lookup(ctx, ns, indexService, svc))
+			}
+		},
+	}
 }
 
 // serviceIndexValue is the indexService value of an ElastiService: the Service it names.

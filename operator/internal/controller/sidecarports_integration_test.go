@@ -125,6 +125,8 @@ func TestIntegrationSidecarPorts(t *testing.T) {
 	})
 
 	t.Run("delete frees the ports", func(t *testing.T) {
+		// b's target comes back and is ready: its deletion does not wait (see the controller test).
+		setTargetEndpoints(t, c, "b", true)
 		require.NoError(t, c.Delete(context.Background(), getES(t, c, "b")))
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
 			assert.Len(ct, allocated(ct, "d"), 2, "d got b's freed ports")

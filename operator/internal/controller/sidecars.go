@@ -8,24 +8,45 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
 )
 
-// sidecar is a resolver sidecar as an EndpointSlice endpoint sees it. Two pods with equal sidecar
-// values produce the same slices, which is how pod updates that do not matter (an annotation,
-// say) are told apart from those that do.
+// sidecar is a resolver sidecar's pod as an EndpointSlice endpoint sees it. Two pods with equal
+// sidecar values produce the same slices, which is how pod updates that do not matter (an
+// annotation, a container's readiness) are told apart from those that do.
 type sidecar struct {
 	Pod      types.NamespacedName
 	UID      types.UID
 	NodeName string
 	// IPv4 and IPv6 are the pod's addresses ("" when the pod has none of that family).
 	IPv4, IPv6 string
-	// Ready: the sidecar container is ready and the pod is not terminating.
-	Ready bool
-	// Serving: the sidecar container is ready, terminating or not.
-	Serving     bool
+	// Terminating: the pod is being deleted.
 	Terminating bool
 }
+
+// resolver is a sidecar with what its acknowledgement Lease says (package acks): whether its
+// process has a stream open to the operator, and which services it listens for.
+//
+// A sidecar's place in a proxy slice comes from this, never from a readiness probe: a native
+// sidecar's readiness counts toward its pod's, so a probe that failed while the resolver
+// restarts would take the whole gateway out of its own Service. The resolver's crash ends its
+// stream, which the operator records at once (the endpoint turns not ready everywhere); the
+// restarted process connects as a new instance, and is ready for a Service again once it has
+// opened that Service's ports and acknowledged it.
+type resolver struct {
+	sidecar
+	state acks.State
+}
+
+// serving: the sidecar accepts connections for service ("namespace/name" of the Service).
+func (r resolver) serving(service string) bool { return r.state.Live(service) }
+
+// ready: serving, and not going away.
+func (r resolver) ready(service string) bool { return !r.Terminating && r.serving(service) }
+
+// eligible: connected and not going away, so it must acknowledge a service before the service
+// relies on it (the scale-down handshake).
+func (r resolver) eligible() bool { return !r.Terminating && r.state.Connected }
 
 // sidecarFromPod returns the sidecar of a pod carrying the resolver, or false when the pod has no
 // address yet or has finished (such a pod must not appear in a slice: its IP may be reused).
@@ -52,8 +73,6 @@ func sidecarFromPod(pod *corev1.Pod) (sidecar, bool) {
 	if s.IPv4 == "" && s.IPv6 == "" {
 		return sidecar{}, false
 	}
-	s.Serving = sidecarContainerReady(pod)
-	s.Ready = s.Serving && !s.Terminating
 	return s, true
 }
 
@@ -66,20 +85,6 @@ func podIPs(pod *corev1.Pod) []string {
 		ips = append(ips, pod.Status.PodIP)
 	}
 	return ips
-}
-
-// sidecarContainerReady reads the readiness of the resolver container: an init container status
-// for a native sidecar (restartPolicy Always), a container status otherwise. The pod's own Ready
-// condition is not used: the gateway container may be unready while the sidecar proxies fine.
-func sidecarContainerReady(pod *corev1.Pod) bool {
-	for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
-		for _, cs := range statuses {
-			if cs.Name == names.SidecarContainerName {
-				return cs.Ready
-			}
-		}
-	}
-	return false
 }
 
 // sidecarsFromPods converts and sorts (by namespace/name) the pods that carry a resolver.

@@ -36,6 +36,9 @@ type Authenticator interface {
 // (*acks.Store: the import is named ackstore here, beside the acks metric).
 type AckRecorder interface {
 	Record(ctx context.Context, sidecar ackstore.Sidecar, services []string) (int, error)
+	// Connect and Disconnect record a stream's start and end (see package acks).
+	Connect(ctx context.Context, sidecar ackstore.Sidecar, instance, stream string) error
+	Disconnect(ctx context.Context, sidecar ackstore.Sidecar, stream string) error
 }
 
 // ScaleUpper scales a target from zero (*scaling.ScaleHandler).
@@ -106,6 +109,9 @@ type Server struct {
 	ready chan struct{}
 	// addr is the listener's address once Start listens.
 	addr atomic.Pointer[string]
+	// stopping is set when the server shuts down: the streams it ends are not the sidecars'
+	// doing, so they are not recorded as disconnections.
+	stopping atomic.Bool
 }
 
 var (
@@ -256,6 +262,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("elastiserver: serving: %w", err)
 	case <-ctx.Done():
 	}
+	s.stopping.Store(true)
 	cancel()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()

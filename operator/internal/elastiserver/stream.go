@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 
+	ackstore "github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -32,12 +35,39 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "the operator is starting; retry")
 		return
 	}
-	log := s.log.WithValues("caller", caller.Key())
+	instance := r.Header.Get(stream.InstanceHeader)
+	if instance != "" && !stream.InstanceValid(instance) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("header %s must be 1 to 32 lowercase hex digits", stream.InstanceHeader))
+		return
+	}
+	log := s.log.WithValues("caller", caller.Key(), "instance", instance)
+	if instance == "" {
+		log.Info("sidecar sent no " + stream.InstanceHeader + ": it predates sidecar ports and is not listed in proxy slices; restart its gateway to get the current sidecar")
+	}
+	sc := ackstore.Sidecar{Namespace: caller.Namespace, Name: caller.PodName, UID: types.UID(caller.PodUID)}
+	id := fmt.Sprintf("%016x", rand.Uint64())
+	// Connected before the snapshot is sent: the sidecar acknowledges only what it receives, so
+	// no acknowledgement of this process can be dropped by this write.
+	if err := s.opts.Acks.Connect(r.Context(), sc, instance, id); err != nil {
+		log.Error(err, "recording a stream connection")
+		writeRetryAfter(w, http.StatusServiceUnavailable, 1, "recording the connection: "+err.Error())
+		return
+	}
 	streamsConnected.Inc()
 	defer streamsConnected.Dec()
-	log.V(1).Info("sidecar stream connected")
+	log.V(1).Info("sidecar stream connected", "stream", id)
 	err := s.runStream(r.Context(), w, r, log)
 	log.V(1).Info("sidecar stream ended", "reason", err)
+	if s.stopping.Load() {
+		// This replica is going away, not the sidecar: it reconnects to another replica, and
+		// until then its listeners stay open, so it stays in the proxy slices.
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Acks.Disconnect(ctx, sc, id); err != nil {
+		log.Error(err, "recording a stream disconnection")
+	}
 }
 
 // streamWriter writes Messages with increasing versions, one line each, flushed.

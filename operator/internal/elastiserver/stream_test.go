@@ -13,7 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/types"
 
+	ackstore "github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
@@ -146,4 +148,44 @@ func TestStreamEndsWhenTheCallerLosesAuthentication(t *testing.T) {
 	f.srv.opts.Authenticator.(*fakeAuth).revoke("gw-1") // the pod is gone, or the token expired
 	_, err := io.Copy(io.Discard, resp.Body)
 	assert.NoError(t, err, "the server ends the stream cleanly")
+}
+
+// TestStreamRecordsPresence: a stream marks its sidecar connected in its acknowledgement Lease
+// before the snapshot, and disconnected when the sidecar goes away, but not when this replica
+// shuts down (the sidecar then reconnects elsewhere, its ports still open).
+func TestStreamRecordsPresence(t *testing.T) {
+	f := newFixture(t, gatewayPod("gw-1"), gatewayPod("gw-2"))
+	store := &ackstore.Store{Client: f.client}
+	connected := func(name string) bool {
+		states, err := store.States(context.Background())
+		require.NoError(t, err)
+		return states[types.UID("uid-pod-"+name)].Connected
+	}
+	ts := httptest.NewServer(f.srv.Handler())
+	t.Cleanup(ts.Close)
+	open := func(name, instance string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, ts.URL+stream.StreamPath, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+name)
+		req.Header.Set(stream.InstanceHeader, instance)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+
+	resp := open("gw-1", "00ff")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.True(t, connected("gw-1"), "recorded before the snapshot is sent")
+	resp.Body.Close() // the sidecar process is gone
+	require.Eventually(t, func() bool { return !connected("gw-1") }, 5*time.Second, 10*time.Millisecond)
+
+	resp = open("gw-2", "00ff")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	f.srv.stopping.Store(true) // this replica shuts down
+	resp.Body.Close()
+	require.Never(t, func() bool { return !connected("gw-2") }, 300*time.Millisecond, 10*time.Millisecond)
+
+	bad := open("gw-1", "NOT-HEX")
+	assert.Equal(t, http.StatusBadRequest, bad.StatusCode)
+	bad.Body.Close()
 }

@@ -119,7 +119,15 @@ func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	svc, ok := b.h.o.Registry.Get(b.key)
 	if !ok {
-		// The service left the stream after this connection was accepted; its listener is closing.
+		// The service left the stream after this connection was accepted (its listener is
+		// closing), normally because its ElastiService was deleted once a pod was ready: forward
+		// to the last known ready endpoints and end the connection.
+		if last, ok := b.h.o.Registry.Departed(b.key); ok {
+			if _, ready := b.h.pick(last, b.ref, nil); ready {
+				b.h.serve(w, r, last, b.ref, start)
+				return
+			}
+		}
 		rt := &route{key: b.key, port: b.ref, start: start}
 		b.h.reject(w, r, rt, http.StatusServiceUnavailable, metrics.ReasonServiceGone, b.key+" is no longer managed by Elasti; retry")
 		return

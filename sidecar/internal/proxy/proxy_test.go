@@ -334,3 +334,33 @@ func TestProbeClearsTheSkipOfARefusedEndpoint(t *testing.T) {
 	}
 	assert.False(t, reg.Refused("shop/orders", "127.0.0.1"), "the probe's success clears the refusal")
 }
+
+// TestDepartedServiceIsForwarded: a request on a service's sidecar port that arrives after the
+// service left the stream (its ElastiService was deleted once a pod was ready; the port is
+// closing) is forwarded to the last known ready endpoint, and its connection ended; with no ready
+// endpoint known it is refused as gone.
+func TestDepartedServiceIsForwarded(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "app "+r.Host)
+	}))
+	defer app.Close()
+	port, err := strconv.Atoi(app.URL[strings.LastIndex(app.URL, ":")+1:])
+	require.NoError(t, err)
+	h, reg := newHandler(t, ep("a", port, true))
+	_, err = reg.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Removed: []string{"shop/orders"}})
+	require.NoError(t, err)
+
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "http://shop.example.test/", nil)
+	h.Bound("shop/orders", "http").ServeHTTP(w, req)
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "app shop.example.test", w.Body.String(), "forwarded, Host unchanged")
+	assert.Equal(t, "close", w.Header().Get("Connection"), "the next request goes straight to a pod")
+
+	h2, reg2 := newHandler(t, ep("a", port, false))
+	_, err = reg2.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Removed: []string{"shop/orders"}})
+	require.NoError(t, err)
+	w = httptest.NewRecorder()
+	h2.Bound("shop/orders", "http").ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://shop.example.test/", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, w.Code, "no ready endpoint known: refused")
+}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 	"sync/atomic"
 
 	"github.com/elasti-dev/elasti/pkg/stream"
@@ -45,6 +46,7 @@ type Registry struct {
 	synced  atomic.Bool
 
 	mu        sync.Mutex
+	departed  map[string]departure           // services that left the stream a moment ago
 	answering map[string]map[string]struct{} // key -> pod IPs the sidecar's probe found answering
 	refused   map[string]map[string]struct{} // key -> pod IPs that refused a connection since their last successful probe
 }
@@ -54,7 +56,7 @@ type Registry struct {
 // keys that changed.
 func New(clusterDomain string, onChange func(keys []string)) *Registry {
 	r := &Registry{clusterDomain: clusterDomain, onChange: onChange, answering: map[string]map[string]struct{}{},
-		refused: map[string]map[string]struct{}{}}
+		refused: map[string]map[string]struct{}{}, departed: map[string]departure{}}
 	r.current.Store(&view{services: map[string]*Service{}, byName: map[string][]string{}, byIP: map[netip.Addr]string{}})
 	return r
 }
@@ -111,6 +113,7 @@ func (r *Registry) Apply(msg stream.Message) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.recordDepartures(r.current.Load().services, next)
 	r.current.Store(r.index(msg.Version, next))
 	if msg.Type == stream.TypeSnapshot {
 		r.synced.Store(true)
@@ -194,4 +197,47 @@ func (r *Registry) index(version uint64, services map[string]*Service) *view {
 		slices.Sort(v.byName[n])
 	}
 	return v
+}
+
+// DepartedFor is how long a service that left the stream stays available through Departed.
+const DepartedFor = 30 * time.Second
+
+type departure struct {
+	svc *Service
+	at  time.Time
+}
+
+// recordDepartures remembers the services of old that next no longer has, in serve mode (their
+// ElastiService is gone: the Service leads to its pods), and forgets those that came back or
+// left long ago.
+func (r *Registry) recordDepartures(old, next map[string]*Service) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, d := range r.departed {
+		if _, back := next[key]; back || now.Sub(d.at) > DepartedFor {
+			delete(r.departed, key)
+		}
+	}
+	for key, s := range old {
+		if _, kept := next[key]; !kept {
+			gone := *s
+			gone.Mode = stream.ModeServe
+			r.departed[key] = departure{svc: &gone, at: now}
+		}
+	}
+}
+
+// Departed returns, for DepartedFor after it left the stream, the last view of a service, in
+// serve mode: a request that reaches its sidecar port after that (on a connection accepted
+// before the port closed, or kept alive) is forwarded to a ready endpoint of that view and its
+// connection ended, so the client's next connection goes straight to a pod.
+func (r *Registry) Departed(key string) (*Service, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.departed[key]
+	if !ok || time.Since(d.at) > DepartedFor {
+		return nil, false
+	}
+	return d.svc, true
 }

@@ -50,6 +50,8 @@ type Options struct {
 type Client struct {
 	o   Options
 	log logr.Logger
+	// instance identifies this process to the operator (stream.InstanceHeader).
+	instance string
 }
 
 // New returns a client with defaults filled in.
@@ -70,7 +72,7 @@ func New(log logr.Logger, o Options) *Client {
 		o.MaxMessageBytes = 64 << 20
 	}
 	o.URL = strings.TrimSuffix(o.URL, "/")
-	return &Client{o: o, log: log}
+	return &Client{o: o, log: log, instance: fmt.Sprintf("%016x", rand.Uint64())}
 }
 
 // Run connects and reconnects until ctx is done.
@@ -141,6 +143,7 @@ func (c *Client) connect(ctx context.Context) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("building stream request: %w", err)
 	}
 	req.Header.Set("Accept", stream.ContentType)
+	req.Header.Set(stream.InstanceHeader, c.instance)
 	if err := c.o.Authorize(req); err != nil {
 		return nil, err
 	}

@@ -73,7 +73,9 @@ func startBinary(t *testing.T, bin string, op *stuboperator.Operator, extra ...s
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
 	require.NoError(t, os.WriteFile(caFile, op.CAPEM(), 0o600))
 	pp, ap := freePort(t), freePort(t)
-	args := append([]string{"--operator-url=" + op.URL(), "--token-file=" + tokenFile, "--ca-file=" + caFile,
+	// --supervise=false: the resolver is the started process itself, whose RSS the tests read by
+	// pid (with supervision, that pid would be the small supervisor's).
+	args := append([]string{"--supervise=false", "--operator-url=" + op.URL(), "--token-file=" + tokenFile, "--ca-file=" + caFile,
 		"--bind-address=127.0.0.1", "--proxy-port=" + strconv.Itoa(pp), "--admin-port=" + strconv.Itoa(ap)}, extra...)
 	cmd := exec.Command(bin, args...)
 	logFile, err := os.Create(filepath.Join(dir, "sidecar.log"))

@@ -236,3 +236,20 @@ func RSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
+
+// ResolverChild returns the pid of the resolver process in a sidecar container: the supervisor's
+// child, marked by ELASTI_RESOLVER_SUPERVISED=1 in its environment (sidecar/supervisor).
+func ResolverChild(containerID string) (int, error) {
+	for _, pid := range ContainerProcesses(containerID) {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == "ELASTI_RESOLVER_SUPERVISED=1" {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no supervised resolver process in container %s", containerID)
+}

@@ -141,8 +141,10 @@ func (t *Traefik) waitAPI(ctx context.Context) error {
 		})
 }
 
-// Delete removes what DeployTraefik created outside its namespace: the ClusterRole, the
-// ClusterRoleBinding and the IngressClass. The namespace goes with t.NS.Delete.
+// Delete removes what DeployTraefik created outside its namespace: the ClusterRole and the
+// ClusterRoleBinding. The namespace goes with t.NS.Delete. The IngressClass stays: every Traefik
+// deployed from this manifest (another scenario's, the demo's in elasti-traefik) shares it, and
+// on its own it routes nothing.
 func (t *Traefik) Delete(ctx context.Context) error {
 	objs, err := Decode(testdata.Traefik, t.vars)
 	if err != nil {
@@ -150,7 +152,7 @@ func (t *Traefik) Delete(ctx context.Context) error {
 	}
 	var errs []error
 	for _, o := range objs {
-		if o.GetNamespace() != "" || o.GetKind() == "Namespace" {
+		if o.GetNamespace() != "" || o.GetKind() == "Namespace" || o.GetKind() == "IngressClass" {
 			continue
 		}
 		if err := t.NS.env.Client.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {

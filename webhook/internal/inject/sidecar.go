@@ -41,11 +41,12 @@ func sidecarContainer(cfg *Config, p *Params) corev1.Container {
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: p.MemoryLimit},
 		},
 		// The startup probe asks only "is the process serving" (/livez): a native sidecar's startup
-		// gates the gateway's own containers, and /readyz waits for the operator's first snapshot,
-		// which must never hold a gateway back from starting when the operator is unavailable.
-		StartupProbe:   httpProbe("/livez", 1, 60),
-		ReadinessProbe: httpProbe("/readyz", 5, 3),
-		LivenessProbe:  httpProbe("/livez", 10, 3),
+		// gates the gateway's own containers, and must never hold a gateway back from starting
+		// when the operator is unavailable. No readiness probe: a sidecar's readiness counts toward
+		// its pod's, so a failing probe (a resolver restarting) would take the gateway out of its
+		// own Service. The operator places the sidecar in proxy slices from its stream instead.
+		StartupProbe:  httpProbe("/livez", 1, 60),
+		LivenessProbe: httpProbe("/livez", 10, 3),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: names.SidecarTokenVolume, MountPath: names.SidecarTokenDir, ReadOnly: true},
 		},

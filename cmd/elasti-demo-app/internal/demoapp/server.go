@@ -60,6 +60,9 @@ func NewServer(log logr.Logger, message string) *Server {
 	s.route("/", s.hello)
 	s.route("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.route("/echo", s.echo)
+	// /peer answers the address the request's connection came from: tests tell a connection
+	// through a sidecar from one straight to the pod by it.
+	s.route("/peer", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.RemoteAddr) })
 	s.route("/stream", s.stream)
 	s.mux.Handle("/ws", s.count("/ws", websocket.Handler(echoWebSocket)))
 	s.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
