@@ -213,7 +213,7 @@ YAML
 }
 
 wake_through_traefik() {
-  local ip resp status code total t
+  local ip resp status code total t line
   t=$(_now_ms)
   poll 60 traefik_sends_to_sidecars
   timing "Traefik sends demo-app's traffic to the sidecars' port $(sidecar_port) (proxy EndpointSlice read)" "$(ms_since "$t")"
@@ -223,7 +223,7 @@ wake_through_traefik() {
   resp="$(curl_cluster -sS -m 60 -i -w '\n%{http_code} %{time_total}' -H "Host: $TRAEFIK_HOST" "http://$ip/" | tr -d '\r')" || true
   status="$(tail -1 <<< "$resp")"; code="${status% *}"; total="${status#* }"
   if [ "$code" != 200 ]; then
-    echo "$resp" | sed 's/^/    /' >&2
+    while IFS= read -r line; do printf '    %s\n' "$line"; done <<< "$resp" >&2
     die "the request through Traefik answered ${code:-nothing} (Traefik connects to the sidecar port $(sidecar_port) with Host: $TRAEFIK_HOST; see the Traefik and elasti-resolver logs below the Explore list)"
   fi
   echo "    curl -H 'Host: $TRAEFIK_HOST' http://$ip/  ->  $code $(sed '1,/^$/d;$d' <<< "$resp")" >&2
