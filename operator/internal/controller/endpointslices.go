@@ -7,6 +7,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/endpointslice"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -138,25 +139,15 @@ func endpointFor(s resolver, family discoveryv1.AddressType, service string) (di
 	return ep, true
 }
 
-// readyEndpoints counts the ready endpoints of slices (a nil ready condition means ready, as the
-// API documents).
-func readyEndpoints(list []discoveryv1.EndpointSlice, terminating func(*corev1.ObjectReference) bool) int {
+// readyEndpoints counts the endpoints of slices that can serve (endpointslice.Ready).
+func readyEndpoints(list []discoveryv1.EndpointSlice, leaving endpointslice.PodLeaving) int {
 	n := 0
 	for i := range list {
 		for _, ep := range list[i].Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
-				continue
+			if endpointslice.Ready(ep, leaving) {
+				n++
 			}
-			if (ep.Conditions.Terminating != nil && *ep.Conditions.Terminating) || terminating(ep.TargetRef) {
-				continue
-			}
-			n++
 		}
 	}
 	return n
-}
-
-// isOurs tells Elasti's slices from those of the Service's own endpoint controller.
-func isOurs(s *discoveryv1.EndpointSlice) bool {
-	return s.Labels[discoveryv1.LabelManagedBy] == names.ControllerName
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/operator/internal/acks"
+	"github.com/elasti-dev/elasti/operator/internal/endpointslice"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -39,44 +40,14 @@ func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService) (o
 	default:
 		obs.TargetFound, obs.TargetSpecReplicas = true, spec
 	}
-	own, err := r.serviceSlices(ctx, es.Namespace, es.Spec.Service)
+	own, err := endpointslice.ServiceSlices(ctx, r.Client, es.Namespace, es.Spec.Service)
 	if err != nil {
 		return obs, nil, err
 	}
-	obs.TargetReadyEndpoints = readyEndpoints(own, r.podTerminating(ctx))
+	// Counting an endpoint whose pod is already being deleted switched a Service woken during a
+	// scale-down back to serve mode with no pod left to serve: endpointslice.Ready leaves it out.
+	obs.TargetReadyEndpoints = readyEndpoints(own, endpointslice.PodsFrom(ctx, r.Client))
 	return obs, svc, nil
-}
-
-// podTerminating reports whether an endpoint's pod is being deleted, from the pod cache. The
-// kubelet stops a pod as soon as it has a deletion timestamp, while the endpoint controller marks
-// its endpoint not ready a moment later; counting such an endpoint as ready switched a Service
-// woken during a scale-down back to serve mode with no pod left to serve.
-func (r *Reconciler) podTerminating(ctx context.Context) func(*corev1.ObjectReference) bool {
-	return func(ref *corev1.ObjectReference) bool {
-		if ref == nil || ref.Kind != "Pod" {
-			return false
-		}
-		pod := &corev1.Pod{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
-			return apierrors.IsNotFound(err) // gone: not ready either
-		}
-		return pod.DeletionTimestamp != nil
-	}
-}
-
-// serviceSlices lists the Service's EndpointSlices that are not Elasti's.
-func (r *Reconciler) serviceSlices(ctx context.Context, namespace, service string) ([]discoveryv1.EndpointSlice, error) {
-	list := &discoveryv1.EndpointSliceList{}
-	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
-		return nil, fmt.Errorf("listing endpointslices of service %s: %w", service, err)
-	}
-	out := list.Items[:0]
-	for i := range list.Items {
-		if !isOurs(&list.Items[i]) {
-			out = append(out, list.Items[i])
-		}
-	}
-	return out, nil
 }
 
 // applyMode makes the Service's Elasti slices match the mode and returns the number of ready

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/endpointslice"
 )
 
 // TestReadyEndpointsSkipsTerminatingPods: an endpoint still marked ready whose pod is already
@@ -44,7 +45,6 @@ func TestReadyEndpointsSkipsTerminatingPods(t *testing.T) {
 	for i := range objs {
 		b = b.WithObjects(&objs[i])
 	}
-	r := &Reconciler{Client: b.Build()}
 	// live, unknown-readiness and the endpoint without a pod reference count.
-	assert.Equal(t, 3, readyEndpoints(slices, r.podTerminating(context.Background())))
+	assert.Equal(t, 3, readyEndpoints(slices, endpointslice.PodsFrom(context.Background(), b.Build())))
 }

@@ -7,13 +7,12 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
-	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/operator/internal/endpointslice"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
@@ -67,12 +66,12 @@ func (b *builder) build(ctx context.Context, namespace, service string, previous
 	}
 	out.ClusterIPs = clusterIPs(svc)
 	out.Ports = ports(svc, es)
-	own, err := b.slices(ctx, namespace, service)
+	own, err := endpointslice.ServiceSlices(ctx, b.c, namespace, service)
 	if err != nil {
 		return nil, err
 	}
 	var podNames []string
-	out.Endpoints, podNames = endpoints(own)
+	out.Endpoints, podNames = endpoints(own, endpointslice.PodsFrom(ctx, b.c))
 	out.Probe = b.probe(ctx, namespace, podNames)
 	if out.Probe == nil && previous != nil {
 		out.Probe = previous.Probe
@@ -125,20 +124,4 @@ func ports(svc *corev1.Service, es *v1alpha1.ElastiService) []stream.Port {
 		out = append(out, sp)
 	}
 	return out
-}
-
-// slices lists the Service's own EndpointSlices (those of the endpoint controller or another
-// controller), not the proxy-mode slices Elasti writes.
-func (b *builder) slices(ctx context.Context, namespace, service string) ([]discoveryv1.EndpointSlice, error) {
-	list := &discoveryv1.EndpointSliceList{}
-	if err := b.c.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
-		return nil, fmt.Errorf("listing EndpointSlices of %s/%s: %w", namespace, service, err)
-	}
-	out := list.Items[:0]
-	for _, s := range list.Items {
-		if s.Labels[discoveryv1.LabelManagedBy] != names.ControllerName {
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }

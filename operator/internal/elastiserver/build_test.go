@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,6 +15,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,6 +72,13 @@ func targetPod(name string, probe *corev1.Probe) *corev1.Pod {
 	}
 }
 
+func deletingPod(name string) *corev1.Pod {
+	p := targetPod(name, nil)
+	p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	p.Finalizers = []string{"test"}
+	return p
+}
+
 func TestBuildGolden(t *testing.T) {
 	own := map[string]string{discoveryv1.LabelServiceName: "orders", discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"}
 	ours := map[string]string{discoveryv1.LabelServiceName: "orders", discoveryv1.LabelManagedBy: names.ControllerName}
@@ -87,11 +97,16 @@ func TestBuildGolden(t *testing.T) {
 			slice("orders-v4", discoveryv1.AddressTypeIPv4, own,
 				endpoint("orders-a", "10.1.0.2", ptr.To(true), false),
 				endpoint("orders-b", "10.1.0.3", nil, false),
-				endpoint("orders-c", "10.1.0.4", ptr.To(false), true)),
+				endpoint("orders-c", "10.1.0.4", ptr.To(false), true),
+				// Still marked ready, but its pod is being deleted: left out, as the controller
+				// does not count it (endpointslice.Ready).
+				endpoint("orders-d", "10.1.0.5", ptr.To(true), false),
+				// Its pod is gone from the cache: left out too.
+				endpoint("orders-e", "10.1.0.6", ptr.To(true), false)),
 			slice("orders-v6", discoveryv1.AddressTypeIPv6, own, endpoint("orders-a", "fd00:1::2", ptr.To(false), false)),
 			slice("orders-elasti", discoveryv1.AddressTypeIPv4, ours, endpoint("gw-1", "10.2.0.9", ptr.To(true), false)),
 			slice("cart-v4", discoveryv1.AddressTypeIPv4, map[string]string{discoveryv1.LabelServiceName: "cart"}, endpoint("cart-a", "10.1.9.9", ptr.To(true), false)),
-			targetPod("orders-a", httpProbe),
+			targetPod("orders-a", httpProbe), targetPod("orders-b", nil), targetPod("orders-c", nil), deletingPod("orders-d"),
 		}},
 		{name: "no-service-yet", objs: []client.Object{elastiService("shop", "orders", "orders")}},
 		{name: "at-zero-serve-mode", objs: []client.Object{elastiService("shop", "orders", "orders"), service()}},
@@ -155,6 +170,47 @@ func TestProbeOf(t *testing.T) {
 			trimmed, err := cacheopts.TrimPod(targetPod("p", tt.probe))
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, probeOf(trimmed.(*corev1.Pod)), "from the trimmed pod")
+		})
+	}
+}
+
+// TestPodHandler: a pod that comes, starts leaving (deletion timestamp) or goes queues its
+// namespace, so the streams stop showing its endpoints as soon as the controller stops counting
+// them; other updates and resolver pods do not.
+func TestPodHandler(t *testing.T) {
+	pod := func(deleting bool, labels map[string]string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders-a", Labels: labels}}
+		if deleting {
+			p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		}
+		return p
+	}
+	resolver := map[string]string{names.LabelResolver: "true"}
+	tests := []struct {
+		name   string
+		event  func(h toolscache.ResourceEventHandler)
+		queued bool
+	}{
+		{"added", func(h toolscache.ResourceEventHandler) { h.OnAdd(pod(false, nil), false) }, true},
+		{"deleted", func(h toolscache.ResourceEventHandler) { h.OnDelete(pod(false, nil)) }, true},
+		{"starts leaving", func(h toolscache.ResourceEventHandler) { h.OnUpdate(pod(false, nil), pod(true, nil)) }, true},
+		{"other update", func(h toolscache.ResourceEventHandler) {
+			h.OnUpdate(pod(false, nil), pod(false, map[string]string{"app": "orders"}))
+		}, false},
+		{"resolver pod", func(h toolscache.ResourceEventHandler) { h.OnAdd(pod(false, resolver), false) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := workqueue.NewTyped[string]()
+			defer q.ShutDown()
+			tt.event(podHandler(q))
+			if !tt.queued {
+				assert.Zero(t, q.Len())
+				return
+			}
+			require.Equal(t, 1, q.Len())
+			k, _ := q.Get()
+			assert.Equal(t, namespacePrefix+"shop", k)
 		})
 	}
 }

@@ -11,13 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/elasti-dev/elasti/operator/internal/endpointslice"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
 // endpoints flattens the slices into one Endpoint per address, sorted by IP, and returns the
-// names of the pods behind them. Terminating endpoints are left out: they will not serve again.
-// An address listed by two slices keeps the union of their ports.
-func endpoints(own []discoveryv1.EndpointSlice) ([]stream.Endpoint, []string) {
+// names of the pods behind them. Terminating endpoints (endpointslice.Terminating: by condition,
+// or their pod is leaving) are left out: they will not serve again. An address listed by two
+// slices keeps the union of their ports.
+func endpoints(own []discoveryv1.EndpointSlice, leaving endpointslice.PodLeaving) ([]stream.Endpoint, []string) {
 	byIP := map[string]*stream.Endpoint{}
 	pods := map[string]struct{}{}
 	for _, s := range own {
@@ -26,11 +28,10 @@ func endpoints(own []discoveryv1.EndpointSlice) ([]stream.Endpoint, []string) {
 		}
 		ports := slicePorts(s.Ports)
 		for _, ep := range s.Endpoints {
-			if ep.Conditions.Terminating != nil && *ep.Conditions.Terminating {
+			if endpointslice.Terminating(ep, leaving) {
 				continue
 			}
-			// A nil ready condition means unknown, which consumers are told to treat as ready.
-			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			ready := endpointslice.Ready(ep, leaving)
 			pod := ""
 			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
 				pod = ep.TargetRef.Name

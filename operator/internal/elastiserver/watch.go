@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/operator/internal/endpointslice"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
@@ -155,7 +156,7 @@ func (s *Server) rebuild(ctx context.Context, b *builder, key string) error {
 }
 
 func sliceKey(o client.Object) string {
-	if o.GetLabels()[discoveryv1.LabelManagedBy] == names.ControllerName {
+	if endpointslice.IsElastis(o) {
 		return "" // our own proxy-mode slice: not what the streams show
 	}
 	svc := o.GetLabels()[discoveryv1.LabelServiceName]
@@ -193,16 +194,24 @@ func (s *Server) elastiServiceHandler(queue workqueue.TypedInterface[string]) to
 	})
 }
 
-// podHandler queues the pod's namespace when a pod comes or goes: its readiness probe may be the
-// one streams show. Updates do not matter (readiness arrives through the EndpointSlices, and the
-// probe is in the immutable part of the spec); resolver pods never matter.
+// podHandler queues the pod's namespace when a pod comes, starts leaving (a deletion timestamp:
+// its endpoints stop being ready, endpointslice.Ready) or goes: its readiness probe may be the
+// one streams show. Other updates do not matter (readiness arrives through the EndpointSlices,
+// and the probe is in the immutable part of the spec); resolver pods never matter.
 func podHandler(queue workqueue.TypedInterface[string]) toolscache.ResourceEventHandler {
 	add := func(obj any) {
 		if o, ok := asObject(obj); ok && o.GetLabels()[names.LabelResolver] != "true" {
 			queue.Add(namespacePrefix + o.GetNamespace())
 		}
 	}
-	return toolscache.ResourceEventHandlerFuncs{AddFunc: add, DeleteFunc: add}
+	update := func(oldObj, newObj any) {
+		o, okOld := asObject(oldObj)
+		n, okNew := asObject(newObj)
+		if okOld && okNew && o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero() {
+			add(newObj)
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{AddFunc: add, UpdateFunc: update, DeleteFunc: add}
 }
 
 // asObject unwraps a delete tombstone.
