@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/elasti-dev/elasti/pkg/stream"
+	"github.com/elasti-dev/elasti/sidecar/internal/perkey"
 	"github.com/elasti-dev/elasti/sidecar/internal/registry"
 )
 
@@ -23,34 +24,21 @@ type Manager struct {
 	Observe func(key string, ok bool)
 	Log     logr.Logger
 
-	running sync.Map // key -> struct{}
+	loops perkey.Loops
 }
 
 // Ensure starts the probe loop of a service unless it runs already. It returns at once.
 func (m *Manager) Ensure(ctx context.Context, key string) {
-	if _, loaded := m.running.LoadOrStore(key, struct{}{}); !loaded {
-		go m.loop(ctx, key)
-	}
+	m.loops.Go(key, func() { m.loop(ctx, key) }, func() bool { return ctx.Err() == nil && m.Waiting(key) > 0 })
 }
 
+// loop probes in rounds while requests wait and there is something to probe.
 func (m *Manager) loop(ctx context.Context, key string) {
-	for {
-		if m.Waiting(key) > 0 && m.round(ctx, key) {
-			select {
-			case <-ctx.Done():
-				m.running.Delete(key)
-				return
-			case <-time.After(m.Interval):
-			}
-			continue
-		}
-		m.running.Delete(key)
-		// A request may have been held between the check and the delete.
-		if m.Waiting(key) == 0 || ctx.Err() != nil {
+	for m.Waiting(key) > 0 && m.round(ctx, key) {
+		select {
+		case <-ctx.Done():
 			return
-		}
-		if _, loaded := m.running.LoadOrStore(key, struct{}{}); loaded {
-			return
+		case <-time.After(m.Interval):
 		}
 	}
 }

@@ -108,7 +108,7 @@ func TestManagerMarksAnsweringEndpoint(t *testing.T) {
 	assert.Equal(t, []string{"shop/orders"}, <-woken)
 	assert.True(t, reg.Answering("shop/orders", ip))
 	waiting.Store(0)
-	require.Eventually(t, func() bool { _, ok := m.running.Load("shop/orders"); return !ok }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return !m.loops.Running("shop/orders") }, 5*time.Second, time.Millisecond)
 }
 
 // TestManagerProbesARefusedReadyEndpoint: an endpoint the stream says is ready is not probed,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/elasti-dev/elasti/pkg/messages"
 	"github.com/elasti-dev/elasti/pkg/stream"
+	"github.com/elasti-dev/elasti/sidecar/internal/perkey"
 )
 
 // Options configure a Client.
@@ -50,9 +51,10 @@ type Client struct {
 	maxRetryDuration time.Duration
 	resendInterval   time.Duration
 	activityInterval time.Duration
-	// services holds one *serviceReports per namespace/service: the state that keeps at most one
-	// report loop running for the service.
+	// services holds one *serviceReports per namespace/service.
 	services sync.Map
+	// loops runs at most one report loop per namespace/service.
+	loops perkey.Loops
 	// operatorURL is the URL of the operator.
 	operatorURL string
 	// incomingRequestEndpoint is the endpoint to send information about the incoming request.
@@ -69,8 +71,6 @@ type Client struct {
 // serviceReports is the reporting state of one service.
 type serviceReports struct {
 	ns, svc string
-	// running is true while a report loop runs for the service.
-	running atomic.Bool
 	// activity is set when a forwarded request asks for an activity report.
 	activity atomic.Bool
 	// lastSent is the UnixNano time of the last report attempt.
@@ -124,14 +124,16 @@ func (c *Client) Activity(ns, svc string) {
 	c.start(l)
 }
 
+// start runs the service's report loop unless it runs already.
 func (c *Client) start(l *serviceReports) {
-	if l.running.CompareAndSwap(false, true) {
-		go c.loop(l)
-	}
+	key := l.ns + "/" + l.svc
+	c.loops.Go(key, func() { c.loop(l) }, func() bool {
+		return c.ctx.Err() == nil && (c.waiting(key) > 0 || l.activity.Load())
+	})
 }
 
-// loop reports for one service while requests wait or an activity report is pending. It owns
-// l.running and hands it back only when there is nothing left to report.
+// loop reports for one service while requests wait or an activity report is pending, and
+// returns when there is nothing left to report or the client stops.
 func (c *Client) loop(l *serviceReports) {
 	key := l.ns + "/" + l.svc
 	backoff := c.retryDuration
@@ -139,12 +141,7 @@ func (c *Client) loop(l *serviceReports) {
 		n := c.waiting(key)
 		activity := l.activity.Swap(false)
 		if n == 0 && !activity {
-			l.running.Store(false)
-			// A request may have arrived between the check and the release.
-			if (c.waiting(key) == 0 && !l.activity.Load()) || !l.running.CompareAndSwap(false, true) {
-				return
-			}
-			continue
+			return
 		}
 		l.lastSent.Store(time.Now().UnixNano())
 		// n == 0: an activity report (count 0), which marks the service active but never wakes it.
@@ -155,7 +152,6 @@ func (c *Client) loop(l *serviceReports) {
 			c.observe(key, err)
 		}
 		if c.ctx.Err() != nil {
-			l.running.Store(false)
 			return
 		}
 		wait := c.resendInterval
@@ -169,7 +165,6 @@ func (c *Client) loop(l *serviceReports) {
 			continue
 		}
 		if !c.sleep(key, wait) {
-			l.running.Store(false)
 			return
 		}
 	}

@@ -117,7 +117,7 @@ func TestHeldRetriesWhileRequestsWait(t *testing.T) {
 
 	// Nothing waits any more: the loop ends, and a new held request starts a new report.
 	f.waiting.Store(0)
-	require.Eventually(t, func() bool { l := f.client.service("shop", "orders"); return !l.running.Load() }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return !f.client.loops.Running("shop/orders") }, 5*time.Second, 5*time.Millisecond)
 	before := len(f.op.RequestCounts())
 	f.waiting.Store(1)
 	f.client.Held("shop", "orders")
@@ -168,7 +168,7 @@ func TestLoopEndsWhenNothingWaits(t *testing.T) {
 	f.client.Held("shop", "orders")
 	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	f.waiting.Store(0)
-	require.Eventually(t, func() bool { return !f.client.service("shop", "orders").running.Load() }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return !f.client.loops.Running("shop/orders") }, 5*time.Second, 5*time.Millisecond)
 	f.waiting.Store(1)
 	f.client.Held("shop", "orders")
 	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 2 }, 5*time.Second, 5*time.Millisecond)
@@ -222,7 +222,7 @@ func TestStopsWithContext(t *testing.T) {
 	f.client.Held("shop", "orders")
 	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	cancel()
-	require.Eventually(t, func() bool { return !f.client.service("shop", "orders").running.Load() }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return !f.client.loops.Running("shop/orders") }, 5*time.Second, 5*time.Millisecond)
 }
 
 func TestForgetDropsTheServiceState(t *testing.T) {
