@@ -1,6 +1,8 @@
 // Package proxy is the sidecar's request path, modelled on net/http/httputil.ReverseProxy (which
 // it uses for the forwarding itself): one Handler whose behaviour is set through documented
-// fields.
+// fields. Waiting is kept apart from forwarding: a waiter (wait.go) picks an endpoint and holds
+// a request until one can serve; the Handler holds through it a request that found no endpoint,
+// the transport one that every endpoint refused.
 //
 // For every request the Handler
 //  1. identifies the ElastiService from the configured header, Host or :authority (unknown

@@ -88,7 +88,8 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 // sent is retried, on another endpoint when there is one, as long as no byte of the body has
 // been read (nothing is lost, nothing is replayed).
 type transport struct {
-	h        *Handler
+	// wait picks another endpoint for a retry and holds the request again when none is left.
+	wait     *waiter
 	http1    *http.Transport
 	h2c      *http.Transport
 	attempts int
@@ -110,7 +111,7 @@ func (h *Handler) newTransport() *transport {
 	h1, h2 := base(), base()
 	h2.Protocols = new(http.Protocols)
 	h2.Protocols.SetUnencryptedHTTP2(true)
-	return &transport{h: h, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
+	return &transport{wait: h.wait, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -128,9 +129,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		// Nothing was sent: try again, elsewhere if possible.
-		t.h.o.Registry.MarkRefused(rt.key, rt.target.ip)
+		t.wait.registry.MarkRefused(rt.key, rt.target.ip)
 		tried[rt.target.addr] = true
-		next, ok := t.next(rt, tried)
+		next, ok := t.wait.next(rt, tried)
 		if !ok && attempt >= t.attempts {
 			// Every pod we know of refused or did not answer (typically one that was just scaled
 			// away while the stream still listed it). The request is still intact, so hold it
@@ -160,14 +161,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // is told, the pods are probed, the bounds and the hold timeout counted from the request's
 // arrival apply), until an endpoint that has not just refused can serve.
 func (t *transport) rehold(ctx context.Context, rt *route, tried map[string]bool) (endpoint, bool) {
-	t.h.o.Log.V(1).Info("no pod answered; holding the request again", "service", rt.key, "tried", len(tried))
-	res := t.h.await(ctx, rt, tried)
+	t.wait.log.V(1).Info("no pod answered; holding the request again", "service", rt.key, "tried", len(tried))
+	res := t.wait.await(ctx, rt, tried)
 	return res.ep, res.out == outForward
 }
-
-// reholdForget is how long a pod that refused a connection is skipped by a re-held request,
-// unless the sidecar's probe finds it answering first (Handler.unskipAnswering).
-const reholdForget = time.Second
 
 func (t *transport) base(req *http.Request) *http.Transport {
 	rt := routeFrom(req.Context())
@@ -175,15 +172,6 @@ func (t *transport) base(req *http.Request) *http.Transport {
 		return t.h2c
 	}
 	return t.http1
-}
-
-// next picks another endpoint for a retry.
-func (t *transport) next(rt *route, tried map[string]bool) (endpoint, bool) {
-	svc, ok := t.h.o.Registry.Get(rt.key)
-	if !ok {
-		return endpoint{}, false
-	}
-	return t.h.pick(svc, rt.port, tried)
 }
 
 // isDialError reports whether err happened while connecting, before any byte was written.

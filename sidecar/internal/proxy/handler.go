@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -55,37 +54,26 @@ type Options struct {
 
 // Handler is the sidecar's proxy http.Handler. Create it with New.
 type Handler struct {
-	o        Options
-	forward  http.Handler
-	balancer balancer
-	// probeCtx bounds the probe loops started by requests.
-	probeCtx context.Context
-	// abort is closed by Abort: held requests give up with 503.
-	abort chan struct{}
-	// reholdForget is how long a re-held request skips the endpoints that refused it
-	// (the package constant; tests make it longer).
-	reholdForget time.Duration
+	o       Options
+	forward http.Handler
+	// wait picks endpoints and holds requests until one can serve; the transport shares it to
+	// hold again a request that every endpoint refused.
+	wait *waiter
 }
 
 // New returns a Handler; probe loops it starts stop when ctx is done.
 func New(ctx context.Context, o Options) *Handler {
-	h := &Handler{o: o, probeCtx: ctx, abort: make(chan struct{}), reholdForget: reholdForget}
+	h := &Handler{o: o, wait: newWaiter(ctx, o)}
 	h.forward = h.newReverseProxy()
 	return h
 }
 
 // Abort makes every held request give up at once with 503 (the end of a drain).
-func (h *Handler) Abort() {
-	select {
-	case <-h.abort:
-	default:
-		close(h.abort)
-	}
-}
+func (h *Handler) Abort() { h.wait.stop() }
 
 // Forget drops what the handler keeps for a service that left the stream (its round-robin
 // position), so a long-lived sidecar does not accumulate state for services long gone.
-func (h *Handler) Forget(key string) { h.balancer.forget(key) }
+func (h *Handler) Forget(key string) { h.wait.balancer.forget(key) }
 
 // ServeHTTP serves the direct listener: a client that dials a sidecar itself (not through a
 // Service) names the service in Host. Nothing routes Service traffic here: proxy-mode
@@ -123,7 +111,7 @@ func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// closing), normally because its ElastiService was deleted once a pod was ready: forward
 		// to the last known ready endpoints and end the connection.
 		if last, ok := b.h.o.Registry.Departed(b.key); ok {
-			if _, ready := b.h.pick(last, b.ref, nil); ready {
+			if _, ready := b.h.wait.pick(last, b.ref, nil); ready {
 				b.h.serve(w, r, last, b.ref, start)
 				return
 			}
@@ -138,14 +126,14 @@ func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve holds the request if no endpoint can serve it yet, then forwards it.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, svc *registry.Service, ref portRef, start time.Time) {
 	rt := &route{key: svc.Key, port: ref, start: start}
-	if ep, ok := h.pick(svc, ref, nil); ok {
+	if ep, ok := h.wait.pick(svc, ref, nil); ok {
 		if svc.Mode == stream.ModeProxy {
 			h.o.Reporter.Activity(svc.Namespace, svc.Name)
 		}
 		rt.target = ep
 	} else {
 		var ok bool
-		if r, ok = h.receiveBody(w, r, rt, h.holdTimeout(svc)); !ok {
+		if r, ok = h.receiveBody(w, r, rt, h.wait.holdTimeout(svc)); !ok {
 			return
 		}
 		if !h.hold(w, r, rt) {
@@ -196,7 +184,7 @@ func (h *Handler) identify(r *http.Request) (*registry.Service, hosts.Authority,
 // hold waits until an endpoint can serve. It answers the request itself and returns false
 // when the request cannot be forwarded.
 func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
-	res := h.await(r.Context(), rt, nil)
+	res := h.wait.await(r.Context(), rt, nil)
 	switch res.out {
 	case outForward:
 		rt.target = res.ep
@@ -213,122 +201,6 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, rt *route) bool {
 		h.abandoned(rt)
 	}
 	return false
-}
-
-// outcome is how a wait for an endpoint ended.
-type outcome int
-
-// waitResult is what await returns: the endpoint to forward to (outForward), or why not.
-type waitResult struct {
-	ep      endpoint
-	out     outcome
-	svc     *registry.Service
-	timeout time.Duration
-	err     error // the queue's refusal (outQueueFull)
-}
-
-const (
-	outForward outcome = iota
-	outQueueFull
-	outServiceGone
-	outShutdown
-	outTimeout
-	outAbandoned
-)
-
-// await holds rt in its service's bounded queue until an endpoint not in skip can serve, the hold
-// timeout (counted from the request's arrival) runs out, the client goes away or the sidecar
-// shuts down. While it waits, the operator is told and the pods are probed (wake). Endpoints in
-// skip (ones that just refused a connection) become eligible again every reholdForget, or as soon
-// as the sidecar's probe finds them answering (the probe's mark wakes the queue). It is the
-// one waiting loop: a first hold and a hold after refused connections (rehold) both use it.
-func (h *Handler) await(ctx context.Context, rt *route, skip map[string]bool) waitResult {
-	ticket, err := h.o.Queue.Enter(rt.key)
-	if err != nil {
-		return waitResult{out: outQueueFull, err: err}
-	}
-	rt.held = true
-	h.o.Metrics.SetHeld(rt.key, h.o.Queue.Waiting(rt.key))
-	defer func() {
-		h.o.Queue.Leave(ticket)
-		if _, ok := h.o.Registry.Get(rt.key); ok {
-			h.o.Metrics.SetHeld(rt.key, h.o.Queue.Waiting(rt.key))
-		}
-		rt.heldFor = time.Since(rt.start)
-	}()
-	var forget <-chan time.Time
-	if skip != nil {
-		t := time.NewTicker(h.reholdForget)
-		defer t.Stop()
-		forget = t.C
-	}
-	var timer *time.Timer
-	for first := true; ; first = false {
-		svc, ok := h.o.Registry.Get(rt.key)
-		if !ok {
-			return waitResult{out: outServiceGone}
-		}
-		timeout := h.holdTimeout(svc)
-		if timer == nil {
-			timer = time.NewTimer(time.Until(rt.start.Add(timeout)))
-			defer timer.Stop()
-		}
-		if ep, ok := h.pick(svc, rt.port, skip); ok {
-			if !first {
-				h.o.Log.V(1).Info("forwarding held request", "service", rt.key, "target", ep.addr, "held", time.Since(rt.start))
-			}
-			return waitResult{ep: ep, out: outForward, svc: svc, timeout: timeout}
-		}
-		if first {
-			h.o.Log.V(1).Info("holding request", "service", rt.key, "mode", svc.Mode, "waiting", h.o.Queue.Waiting(rt.key), "skipping", len(skip))
-		}
-		h.wake(svc, &rt.reported)
-		select {
-		case <-ticket.C:
-			h.unskipAnswering(rt.key, skip)
-		case <-forget:
-			clear(skip)
-		case <-ctx.Done():
-			return waitResult{out: outAbandoned, svc: svc, timeout: timeout}
-		case <-h.abort:
-			return waitResult{out: outShutdown, svc: svc, timeout: timeout}
-		case <-timer.C:
-			return waitResult{out: outTimeout, svc: svc, timeout: timeout}
-		}
-	}
-}
-
-// unskipAnswering drops from skip the endpoints the probe found answering since they refused
-// (a refusal clears the mark, registry.MarkRefused): a pod that restarted is used again as soon
-// as it answers, not a whole reholdForget later.
-func (h *Handler) unskipAnswering(key string, skip map[string]bool) {
-	for addr := range skip {
-		if ip, _, err := net.SplitHostPort(addr); err == nil && h.o.Registry.Answering(key, ip) {
-			delete(skip, addr)
-		}
-	}
-}
-
-// holdTimeout is the service's own hold timeout from the stream, else the sidecar's default.
-func (h *Handler) holdTimeout(svc *registry.Service) time.Duration {
-	if svc.HoldTimeoutSeconds > 0 {
-		return time.Duration(svc.HoldTimeoutSeconds) * time.Second
-	}
-	return h.o.HoldTimeout
-}
-
-// wake makes sure something is under way to make the service able to serve: the operator is
-// told (once per held request, proxy mode only; the reporter de-duplicates across requests) and
-// the pods are probed. It runs on every wake-up because the mode and the probe can arrive with
-// a later stream update.
-func (h *Handler) wake(svc *registry.Service, reported *bool) {
-	if !*reported && svc.Mode == stream.ModeProxy {
-		h.o.Reporter.Held(svc.Namespace, svc.Name)
-		*reported = true
-	}
-	if svc.Probe != nil {
-		h.o.Prober.Ensure(h.probeCtx, svc.Key)
-	}
 }
 
 // abandoned records a held request whose client went away (nobody to answer: 499 in metrics).

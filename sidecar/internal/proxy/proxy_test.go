@@ -64,7 +64,7 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 	svc, _ := reg.Get("shop/orders")
 	seen := map[string]int{}
 	for range 6 {
-		e, ok := h.pick(svc, portRef{}, nil)
+		e, ok := h.wait.pick(svc, portRef{}, nil)
 		require.True(t, ok)
 		seen[e.addr]++
 	}
@@ -73,7 +73,7 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 	reg.MarkAnswering("shop/orders", "127.0.0.1") // all four share the IP in this test
 	seen = map[string]int{}
 	for range 8 {
-		e, _ := h.pick(svc, portRef{}, map[string]bool{"127.0.0.1:1001": true})
+		e, _ := h.wait.pick(svc, portRef{}, map[string]bool{"127.0.0.1:1001": true})
 		seen[e.addr]++
 	}
 	assert.Len(t, seen, 3, "answering endpoints join, skipped ones leave")
@@ -83,18 +83,18 @@ func TestPickBalancesOverServingEndpoints(t *testing.T) {
 func TestForgetDropsTheRoundRobinPosition(t *testing.T) {
 	h, reg := newHandler(t, ep("a", 1001, true), ep("c", 1003, true))
 	svc, _ := reg.Get("shop/orders")
-	first, _ := h.pick(svc, portRef{}, nil)
-	second, _ := h.pick(svc, portRef{}, nil)
+	first, _ := h.wait.pick(svc, portRef{}, nil)
+	second, _ := h.wait.pick(svc, portRef{}, nil)
 	require.NotEqual(t, first.addr, second.addr)
 	count := func() int {
 		n := 0
-		h.balancer.next.Range(func(any, any) bool { n++; return true })
+		h.wait.balancer.next.Range(func(any, any) bool { n++; return true })
 		return n
 	}
 	require.Equal(t, 1, count())
 	h.Forget("shop/orders")
 	assert.Zero(t, count(), "nothing kept for a service that left the stream")
-	again, _ := h.pick(svc, portRef{}, nil)
+	again, _ := h.wait.pick(svc, portRef{}, nil)
 	assert.Equal(t, first.addr, again.addr, "a service that comes back starts over")
 }
 
@@ -294,7 +294,7 @@ func TestHeldEchoIsFullDuplex(t *testing.T) {
 func TestProbeClearsTheSkipOfARefusedEndpoint(t *testing.T) {
 	port := closedPort(t)
 	h, reg := newHandler(t, ep("restarting", port, true))
-	h.reholdForget = time.Hour
+	h.wait.reholdForget = time.Hour
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
