@@ -2,272 +2,211 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
-	"github.com/elasti-dev/elasti/operator/internal/acks"
-	"github.com/elasti-dev/elasti/pkg/names"
 )
 
-// Defaults of the loop's flags.
-const (
-	DefaultPollInterval      = 30 * time.Second
-	DefaultSidecarAckTimeout = 10 * time.Second
-	// ackPollInterval: how often the ack wait looks at the cache.
-	ackPollInterval = 100 * time.Millisecond
-)
+// errNoReadySidecars: nothing could hold requests while the target is at zero.
+var errNoReadySidecars = errors.New("no ready resolver sidecar")
 
-// More reasons (ScaledToZero condition and Events).
-const (
-	ReasonOutsideEnabledPeriod = "OutsideEnabledPeriod"
-	ReasonInvalidEnabledPeriod = "InvalidEnabledPeriod"
-	ReasonRequestReceived      = "RequestReceived"
-	ReasonScaleDownFailed      = "ScaleDownFailed"
-)
-
-// AckReader reports whether the sidecar pod with uid has acknowledged a service
-// ("namespace/name") on its stream (*acks.Store).
-type AckReader interface {
-	Acked(ctx context.Context, uid types.UID, service string) (bool, error)
-}
-
-// IdleEvaluator says whether all triggers of an ElastiService say idle (triggers.Evaluator). An
-// error means "do not know": nothing is scaled down.
-type IdleEvaluator interface {
-	Idle(ctx context.Context, es *v1alpha1.ElastiService) (bool, error)
-}
-
-// ScaleDownLoop scales idle targets to zero. It runs only on the leader (NeedLeaderElection), so
-// with several operator replicas one target is never scaled down twice. Every PollInterval it
-// looks at each ElastiService with triggers, in turn:
-//
-//  1. outside enabledPeriod, or target already at zero → nothing to do;
-//  2. evaluate the triggers; an error → TriggersHealthy=False, a TriggerError Event, no scale-down;
-//  3. not idle → the service was active now; idle for less than cooldownPeriod since the last
-//     activity (max of: the loop's own record, which starts when this replica became leader;
-//     status.lastScaledUpTime; the elastiserver's last-activity annotation) → wait;
-//  4. no ready resolver sidecar → no scale-down (the ScaledToZero condition says why);
-//  5. switch the Service to proxy mode first (Tracker.StartDrain + reconcile), and wait until every
-//     ready sidecar in the slice has acknowledged the service in its Lease (at most AckTimeout);
-//  6. read the ElastiService from the API server: a RequestCount accepted since the decision
-//     (last-activity annotation) cancels the scale-down (ScaleDownCancelled, back to serve);
-//  7. ScaleToZero (pausing KEDA first).
-//
-// Services are handled one after the other, so a wait in step 5 delays the others by at most
-// AckTimeout; scale-downs are rare and a poll interval is long compared to that.
-type ScaleDownLoop struct {
-	// Reconciler provides the cached client, Scaler, Tracker, Recorder and Enqueue.
-	Reconciler *Reconciler
-	// APIReader reads the ElastiService uncached right before scaling.
-	APIReader client.Reader
-	// Evaluator evaluates the triggers.
-	Evaluator IdleEvaluator
-	// Acks says which services each sidecar acknowledged (*acks.Store, whose Leases any replica's
-	// elastiserver writes); default an acks.Store over the Reconciler's client.
-	Acks AckReader
-	// InEnabledPeriod reports whether now is inside the window (triggers.InEnabledPeriod).
-	InEnabledPeriod func(p *v1alpha1.EnabledPeriod, now time.Time) (bool, error)
-	// PollInterval and AckTimeout: see the flags; defaults when 0.
-	PollInterval time.Duration
-	AckTimeout   time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-
-	// lastActive is when each service was last seen active by this leader.
-	lastActive map[types.NamespacedName]time.Time
-}
-
-// NeedLeaderElection makes the manager run the loop on the leader only.
-func (l *ScaleDownLoop) NeedLeaderElection() bool { return true }
-
-// Start polls until ctx ends (manager.Runnable). The first poll happens at once.
-func (l *ScaleDownLoop) Start(ctx context.Context) error {
-	logger := log.FromContext(ctx).WithName("scaledown")
-	ctx = log.IntoContext(ctx, logger)
-	interval := l.PollInterval
-	if interval <= 0 {
-		interval = DefaultPollInterval
+// portsAllocated reports whether every TCP port of es's Service has a sidecar port recorded.
+func (l *ScaleDownLoop) portsAllocated(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
+	if l.Reconciler.Ports == nil {
+		return true, nil
 	}
-	logger.Info("scale-down loop started (this replica is the leader)", "pollInterval", interval)
-	wait.UntilWithContext(ctx, l.Poll, interval)
-	return nil
+	svc := &corev1.Service{}
+	if err := l.Reconciler.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.Service}, svc); err != nil {
+		return false, fmt.Errorf("reading service %s: %w", es.Spec.Service, err)
+	}
+	return portsComplete(es, svc), nil
 }
 
-// Poll looks at every ElastiService once.
-func (l *ScaleDownLoop) Poll(ctx context.Context) {
-	if l.lastActive == nil {
-		l.lastActive = map[types.NamespacedName]time.Time{}
-	}
-	list := &v1alpha1.ElastiServiceList{}
-	if err := l.Reconciler.List(ctx, list); err != nil {
-		log.FromContext(ctx).Error(err, "listing elastiservices")
+// scaleDown carries out steps 4–7 of ScaleDownLoop for one ElastiService decided idle at decided.
+func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiService, decided time.Time) {
+	r := l.Reconciler
+	key := client.ObjectKeyFromObject(es)
+	logger := log.FromContext(ctx)
+	if ok, err := l.portsAllocated(ctx, es); err != nil || !ok {
+		if err != nil {
+			logger.Error(err, "checking sidecar ports")
+			return
+		}
+		l.setBlocked(ctx, es, blockedState{ReasonSidecarPortsExhausted,
+			"idle, but not scaled down: a Service port has no sidecar port (see the Ready condition), so it would be unreachable at zero"})
 		return
 	}
-	seen := map[types.NamespacedName]bool{}
-	for i := range list.Items {
-		es := &list.Items[i]
-		seen[client.ObjectKeyFromObject(es)] = true
-		if len(es.Spec.Triggers) == 0 || !es.DeletionTimestamp.IsZero() {
+	if n, err := l.readySidecars(ctx); err != nil || n == 0 {
+		if err != nil {
+			logger.Error(err, "listing resolver sidecars")
+			return
+		}
+		l.setBlocked(ctx, es, blockedState{ReasonNoReadySidecars,
+			"idle, but not scaled down: no ready resolver sidecar could hold requests while the target is at zero"})
+		return
+	}
+	logger.Info("idle for the cooldown period; switching to proxy mode before scaling to zero", "cooldown", es.Spec.Cooldown())
+	r.Tracker.StartDrain(key, decided)
+	r.Enqueue(ctx, es)
+	if err := l.waitForAcks(ctx, es); err != nil {
+		l.cancel(ctx, es, ReasonSidecarAckTimeout, fmt.Sprintf("scale-down cancelled: %v", err))
+		return
+	}
+	fresh := &v1alpha1.ElastiService{}
+	if err := l.APIReader.Get(ctx, key, fresh); err != nil {
+		l.cancel(ctx, es, ReasonScaleDownFailed, fmt.Sprintf("scale-down cancelled: re-reading the ElastiService: %v", err))
+		return
+	}
+	if !fresh.DeletionTimestamp.IsZero() {
+		l.cancel(ctx, es, ReasonScaleDownFailed, "scale-down cancelled: the ElastiService is being deleted")
+		return
+	}
+	if t, ok := annotatedActivity(fresh); ok && !t.Before(decided.Truncate(time.Second)) {
+		l.lastActive[key] = l.now()
+		l.cancel(ctx, es, ReasonRequestReceived, "scale-down cancelled: a request arrived while the Service was being switched to proxy mode")
+		return
+	}
+	if err := r.Scaler.ScaleToZero(ctx, fresh); err != nil {
+		recordScale(key, DirectionDown, ResultError)
+		r.Tracker.EndDrain(key)
+		l.setBlocked(ctx, es, blockedState{ReasonScaleDownFailed, fmt.Sprintf("scaling to zero failed: %v", err)})
+		r.event(es, "Warning", ReasonScaleDownFailed, "ScaleDown", "scaling %s to zero failed: %v", targetName(es), err)
+		r.Enqueue(ctx, es)
+		return
+	}
+	recordScale(key, DirectionDown, ResultSuccess)
+	logger.Info("scaled target to zero", "kind", es.Spec.ScaleTargetRef.Kind, "target", es.Spec.ScaleTargetRef.Name)
+	if err := statusTimePatch(ctx, r.Client, key, "lastScaledDownTime", l.now()); err != nil && !apierrors.IsNotFound(err) {
+		logger.Error(err, "recording lastScaledDownTime")
+	}
+	r.Tracker.EndDrain(key)
+	r.Tracker.SetBlocked(key, blockedState{})
+	r.Enqueue(ctx, es)
+}
+
+// cancel ends a scale-down in progress: the reconciler returns the Service to serve mode.
+func (l *ScaleDownLoop) cancel(ctx context.Context, es *v1alpha1.ElastiService, reason, msg string) {
+	r := l.Reconciler
+	key := client.ObjectKeyFromObject(es)
+	log.FromContext(ctx).Info("scale-down cancelled", "reason", reason, "detail", msg)
+	recordScale(key, DirectionDown, ResultCancelled)
+	r.Tracker.EndDrain(key)
+	blocked := blockedState{Reason: reason, Message: msg}
+	if reason == ReasonRequestReceived {
+		blocked = blockedState{} // normal operation, not a reason to worry
+	}
+	r.Tracker.SetBlocked(key, blocked)
+	r.event(es, "Normal", "ScaleDownCancelled", "ScaleDown", "%s", msg)
+	r.Enqueue(ctx, es)
+}
+
+// readySidecars counts the sidecars that could hold requests: connected and not going away.
+func (l *ScaleDownLoop) readySidecars(ctx context.Context) (int, error) {
+	resolvers, err := l.Reconciler.listSidecars(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range resolvers {
+		if s.eligible() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ackProgress is how far the switch to proxy mode is, as one look of waitForAcks saw it.
+type ackProgress struct {
+	// switched: the ElastiService's status says proxy mode.
+	switched bool
+	// pending are the sidecars ("namespace/name", sorted) that must still acknowledge the
+	// service (switched only).
+	pending []string
+}
+
+// done: every ready sidecar acknowledged the service in proxy mode.
+func (p ackProgress) done() bool { return p.switched && len(p.pending) == 0 }
+
+// waitForAcks waits until the ElastiService's status says proxy and every ready sidecar in its
+// slices has acknowledged the service (its acknowledgement Lease lists it: package acks).
+func (l *ScaleDownLoop) waitForAcks(ctx context.Context, es *v1alpha1.ElastiService) error {
+	var last ackProgress
+	var lastErr error = errNoReadySidecars // no look yet
+	err := wait.PollUntilContextTimeout(ctx, ackPollInterval, l.ackTimeout(), true, func(ctx context.Context) (bool, error) {
+		last, lastErr = l.unacked(ctx, es)
+		return lastErr == nil && last.done(), nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case lastErr != nil: // no sidecar connected, or the last look failed
+		return fmt.Errorf("%w in the proxy slice within %s", errNoReadySidecars, l.ackTimeout())
+	case !last.switched:
+		return fmt.Errorf("the Service was not switched to proxy mode within %s", l.ackTimeout())
+	default:
+		return fmt.Errorf("sidecars did not acknowledge the service within %s: %s", l.ackTimeout(), strings.Join(last.pending, ", "))
+	}
+}
+
+// unacked looks at the switch to proxy mode of es once: whether it happened, and which sidecars
+// must still acknowledge es (connected, not going away, and not yet listed ready in es's slices
+// because their acknowledgement is missing or the slices lag behind it). It fails with
+// errNoReadySidecars when no sidecar is connected.
+func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService) (ackProgress, error) {
+	r := l.Reconciler
+	cur := &v1alpha1.ElastiService{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(es), cur); err != nil {
+		return ackProgress{}, err
+	}
+	if cur.Status.Mode != v1alpha1.ModeProxy {
+		return ackProgress{}, nil
+	}
+	slices, err := r.ourSlices(ctx, es)
+	if err != nil {
+		return ackProgress{}, err
+	}
+	listedReady := map[types.UID]bool{}
+	for i := range slices {
+		for _, ep := range slices[i].Endpoints {
+			if ep.TargetRef != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+				listedReady[ep.TargetRef.UID] = true
+			}
+		}
+	}
+	resolvers, err := r.listSidecars(ctx)
+	if err != nil {
+		return ackProgress{}, err
+	}
+	want := serviceKey(es)
+	var pending []string
+	eligible := 0
+	for _, s := range resolvers {
+		if !s.eligible() {
 			continue
 		}
-		l.consider(log.IntoContext(ctx, log.FromContext(ctx).WithValues("elastiservice", client.ObjectKeyFromObject(es))), es)
-	}
-	for key := range l.lastActive {
-		if !seen[key] {
-			delete(l.lastActive, key)
-		}
-	}
-}
-
-// consider runs steps 1–3 for one ElastiService and starts a scale-down when they say so.
-func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService) {
-	key := client.ObjectKeyFromObject(es)
-	if owns, _, err := l.Reconciler.claims(ctx, es); err != nil || !owns {
+		eligible++
+		acked, err := l.acks().Acked(ctx, s.UID, want)
 		if err != nil {
-			log.FromContext(ctx).Error(err, "finding the ElastiService that manages the Service")
+			return ackProgress{}, err
 		}
-		return // an older ElastiService names the same Service: only that one scales it down
-	}
-	now := l.now()
-	if _, ok := l.lastActive[key]; !ok {
-		l.lastActive[key] = now
-	}
-	if !l.inPeriod(ctx, es, now) {
-		return
-	}
-	spec, _, err := l.Reconciler.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
-	if err != nil || spec == 0 {
-		if err != nil && !targetGone(err) {
-			log.FromContext(ctx).Error(err, "reading target replicas")
+		if !acked || !listedReady[s.UID] {
+			pending = append(pending, s.Pod.String())
 		}
-		return
 	}
-	idle, err := l.evaluate(ctx, es)
-	if err != nil {
-		return
+	if eligible == 0 {
+		return ackProgress{}, errNoReadySidecars
 	}
-	if !idle {
-		l.lastActive[key] = now
-		l.setBlocked(ctx, es, blockedState{})
-		return
-	}
-	last := l.lastActivity(es, key)
-	if now.Sub(last) < es.Spec.Cooldown() {
-		log.FromContext(ctx).V(1).Info("idle, cooling down", "lastActivity", last, "cooldown", es.Spec.Cooldown())
-		return
-	}
-	l.scaleDown(ctx, es, now)
-}
-
-// inPeriod applies enabledPeriod; a schedule that cannot be parsed blocks scale-downs.
-func (l *ScaleDownLoop) inPeriod(ctx context.Context, es *v1alpha1.ElastiService, now time.Time) bool {
-	if es.Spec.EnabledPeriod == nil || l.InEnabledPeriod == nil {
-		return true
-	}
-	in, err := l.InEnabledPeriod(es.Spec.EnabledPeriod, now)
-	switch {
-	case err != nil:
-		l.setBlocked(ctx, es, blockedState{ReasonInvalidEnabledPeriod, fmt.Sprintf("enabledPeriod cannot be used, so nothing is scaled down: %v", err)})
-	case !in:
-		l.setBlocked(ctx, es, blockedState{ReasonOutsideEnabledPeriod, "outside enabledPeriod: the target is not scaled down until the window opens"})
-	}
-	return err == nil && in
-}
-
-// evaluate runs the triggers and records the outcome (metrics, Tracker, Event on error).
-func (l *ScaleDownLoop) evaluate(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
-	key := client.ObjectKeyFromObject(es)
-	start := time.Now()
-	idle, err := l.Evaluator.Idle(ctx, es)
-	triggerDuration.WithLabelValues(key.Namespace, key.Name).Observe(time.Since(start).Seconds())
-	r := l.Reconciler
-	if err != nil {
-		triggerErrors.WithLabelValues(key.Namespace, key.Name).Inc()
-		msg := fmt.Sprintf("trigger evaluation failed, so nothing is scaled down: %v", err)
-		if r.Tracker.SetTriggers(key, triggerState{Healthy: false, Message: msg}) {
-			r.event(es, "Warning", "TriggerError", "EvaluateTriggers", "%s", msg)
-			r.Enqueue(ctx, es)
-		}
-		log.FromContext(ctx).Info("trigger evaluation failed", "error", err.Error())
-		return false, err
-	}
-	msg := "triggers say active"
-	if idle {
-		msg = "triggers say idle"
-	}
-	if r.Tracker.SetTriggers(key, triggerState{Healthy: true, Message: msg}) {
-		r.Enqueue(ctx, es)
-	}
-	return idle, nil
-}
-
-// lastActivity is the latest sign of activity: the loop's own, lastScaledUpTime, and the
-// elastiserver's last-activity annotation.
-func (l *ScaleDownLoop) lastActivity(es *v1alpha1.ElastiService, key types.NamespacedName) time.Time {
-	last := l.lastActive[key]
-	if t := es.Status.LastScaledUpTime; t != nil && t.After(last) {
-		last = t.Time
-	}
-	if t, ok := annotatedActivity(es); ok && t.After(last) {
-		last = t
-	}
-	return last
-}
-
-// annotatedActivity parses names.AnnotationLastActivity (RFC 3339).
-func annotatedActivity(es *v1alpha1.ElastiService) (time.Time, bool) {
-	raw, ok := es.Annotations[names.AnnotationLastActivity]
-	if !ok {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, raw)
-	return t, err == nil
-}
-
-func (l *ScaleDownLoop) setBlocked(ctx context.Context, es *v1alpha1.ElastiService, s blockedState) {
-	if l.Reconciler.Tracker.SetBlocked(client.ObjectKeyFromObject(es), s) {
-		l.Reconciler.Enqueue(ctx, es)
-	}
-}
-
-func (l *ScaleDownLoop) now() time.Time {
-	if l.Now != nil {
-		return l.Now()
-	}
-	return time.Now()
-}
-
-func (l *ScaleDownLoop) acks() AckReader {
-	if l.Acks == nil {
-		return &acks.Store{Client: l.Reconciler.Client}
-	}
-	return l.Acks
-}
-
-func (l *ScaleDownLoop) ackTimeout() time.Duration {
-	if l.AckTimeout > 0 {
-		return l.AckTimeout
-	}
-	return DefaultSidecarAckTimeout
-}
-
-// statusTimePatch merge-patches one timestamp field of status.
-func statusTimePatch(ctx context.Context, c client.Client, key types.NamespacedName, field string, t time.Time) error {
-	body, err := json.Marshal(map[string]any{"status": map[string]any{field: t.UTC().Truncate(time.Second).Format(time.RFC3339)}})
-	if err != nil {
-		return fmt.Errorf("encoding status patch: %w", err)
-	}
-	es := &v1alpha1.ElastiService{}
-	es.Namespace, es.Name = key.Namespace, key.Name
-	if err := c.Status().Patch(ctx, es, client.RawPatch(types.MergePatchType, body)); err != nil {
-		return fmt.Errorf("patching status.%s: %w", field, err)
-	}
-	return nil
+	sort.Strings(pending)
+	return ackProgress{switched: true, pending: pending}, nil
 }
