@@ -79,4 +79,17 @@ func TestUnacked(t *testing.T) {
 	n, err := loop.readySidecars(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 4, n, "connected and not terminating: gw-1, gw-2, gw-3, gw-lagging")
+	loop.AckTimeout = 150 * time.Millisecond
+	assert.ErrorContains(t, loop.waitForAcks(ctx, es), "sidecars did not acknowledge the service within 150ms: edge/gw-2, edge/gw-3, edge/gw-lagging")
+
+	// Before the switch to proxy mode nobody is asked to acknowledge anything yet.
+	serve := es.DeepCopy()
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(es), serve))
+	serve.Status.Mode = v1alpha1.ModeServe
+	require.NoError(t, c.Status().Update(ctx, serve))
+	progress, err = loop.unacked(ctx, es)
+	require.NoError(t, err)
+	assert.Equal(t, ackProgress{}, progress, "not switched yet")
+	assert.False(t, progress.done())
+	assert.ErrorContains(t, loop.waitForAcks(ctx, es), "the Service was not switched to proxy mode within 150ms")
 }
