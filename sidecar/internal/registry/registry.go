@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"time"
 	"sync/atomic"
+	"time"
 
 	"github.com/elasti-dev/elasti/pkg/stream"
 	"github.com/elasti-dev/elasti/sidecar/internal/hosts"
