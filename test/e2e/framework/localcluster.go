@@ -220,21 +220,28 @@ func ContainerProcesses(containerID string) []int {
 }
 
 // RSS returns a process's resident set size in bytes (VmRSS).
-func RSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) { return statusField(pid, "VmRSS") }
+
+// RSSAnon returns a process's resident anonymous memory (RssAnon) in bytes: what it holds of
+// its own, without the file pages (its binary) it may share with another process.
+func RSSAnon(pid int) (int64, error) { return statusField(pid, "RssAnon") }
+
+// statusField reads a "<field>: <n> kB" line of /proc/<pid>/status, in bytes.
+func statusField(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("reading status of %d: %w", pid, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field+":") {
 			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d kB", &kb); err != nil {
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field+":")), "%d kB", &kb); err != nil {
 				return 0, fmt.Errorf("parsing %q: %w", line, err)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
+	return 0, fmt.Errorf("no %s for %d", field, pid)
 }
 
 // ResolverChild returns the pid of the resolver process in a sidecar container: the supervisor's

@@ -51,7 +51,7 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nSidecar minus direct: p50 %+.3f ms, p99 %+.3f ms.\n", f.P50DeltaMs, f.P99DeltaMs)
 	r.observations(w)
-	fmt.Fprintf(w, "\n## Memory (RSS from /proc on the node)\n\n| process | when | MiB |\n|---|---|---|\n")
+	fmt.Fprintf(w, "\n## Memory (RSS from /proc on the node)\n\nPer container: the largest process's VmRSS plus the anonymous memory (RssAnon) of the others (the sidecar's supervisor shares the resolver's binary pages).\n\n| process | when | MiB |\n|---|---|---|\n")
 	for _, set := range []struct {
 		when string
 		rs   []RSS

@@ -27,7 +27,10 @@ type Memory struct {
 	Operator         []RSS `json:"operator"`
 }
 
-// containerRSS sums VmRSS over the container's processes, found by its cgroup on this node.
+// containerRSS is the resident memory of a container's processes, found by its cgroup on this
+// node: the largest process's VmRSS plus the others' anonymous memory (RssAnon). The sidecar
+// container runs the resolver under a supervisor started from the same binary; summing both
+// VmRSS would count the binary's shared pages twice.
 func containerRSS(p *corev1.Pod, container string) RSS {
 	out := RSS{Pod: p.Namespace + "/" + p.Name, Container: container}
 	var id string
@@ -45,15 +48,28 @@ func containerRSS(p *corev1.Pod, container string) RSS {
 		out.Error = "no process visible from here (run on the node, as root)"
 		return out
 	}
-	var total int64
+	var total, largest, largestAnon int64
 	for _, pid := range pids {
 		rss, err := framework.RSS(pid)
 		if err != nil {
 			out.Error = err.Error()
 			return out
 		}
-		total += rss
+		anon, err := framework.RSSAnon(pid)
+		if err != nil {
+			out.Error = err.Error()
+			return out
+		}
+		if rss > largest {
+			if largest > 0 {
+				total += largestAnon
+			}
+			largest, largestAnon = rss, anon
+			continue
+		}
+		total += anon
 	}
+	total += largest
 	out.MiB = round3(float64(total) / (1 << 20))
 	return out
 }
