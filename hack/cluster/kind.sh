@@ -113,13 +113,13 @@ COREFILE
 }
 
 up() {
-  local image cfg
+  local image="" cfg
   kind_bin
   engine
   mkdir -p "$STATE"
-  phase node-image
-  image="$(node_image)"
   if ! exists; then
+    phase node-image
+    image="$(node_image)"
     cfg="$(render "$image")"
     # kind bind-mounts /lib/modules; this kernel may have none (removed again by down).
     [ -e /lib/modules ] || { mkdir -p /lib/modules && touch "$STATE/lib-modules.ours"; }
