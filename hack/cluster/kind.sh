@@ -87,8 +87,10 @@ static_cni() {
 JSON
 }
 
-# local_corefile: kubeadm's Corefile without forward and loop: names outside the cluster fail
-# instead of going upstream.
+# local_corefile: the Corefile of the local cluster (hack/cluster/coredns.yaml) instead of
+# kubeadm's: no forward and loop, so names outside the cluster fail instead of going upstream, and
+# a 5 s cache and TTL instead of 30 s, so that a name looked up just before its Service exists is
+# not denied for 30 s (the e2e suite creates Services and resolves them at once).
 local_corefile() {
   k -n kube-system create configmap coredns --dry-run=client -o yaml --from-literal=Corefile="$(cat <<'COREFILE'
 .:53 {
@@ -100,10 +102,10 @@ local_corefile() {
     kubernetes cluster.local in-addr.arpa ip6.arpa {
        pods insecure
        fallthrough in-addr.arpa ip6.arpa
-       ttl 30
+       ttl 5
     }
     prometheus :9153
-    cache 30
+    cache 5
     reload
     loadbalance
 }
