@@ -13,8 +13,9 @@
 # this repository sets it). Either way the last line says the stage's outcome:
 #   === ci-e2e: RESULT: PASSED | FAILED: <why> | SKIPPED (ELASTI_E2E_OPTOUT: <reason>)
 #
-# Budget: about 60 minutes on a fresh machine (Kubernetes, CoreDNS and Prometheus builds are cached
-# under $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
+# Budget: about 60 minutes on a fresh machine for the full suite on the local cluster, about 25 more
+# for the kind smoke run with its node image built from source (Kubernetes, CoreDNS, Prometheus
+# and the kind node image are cached under $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ELASTI_CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"

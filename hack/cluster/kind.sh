@@ -13,6 +13,8 @@
 #   down   kind delete cluster, its Docker network, the kubeconfig; stops the project's Docker
 #          engine if that is the one in use (unless ELASTI_KEEP_DOCKERD=1)
 #   load   kind load image-archive ARCHIVE...
+#   node   print the node container's name
+#   corefile  (re)apply the local Corefile below (built image; a cluster made before it changed)
 #
 # State (kubeconfig, rendered kind config): $ELASTI_CACHE/kind-cluster.
 set -euo pipefail
@@ -178,5 +180,6 @@ case "${1:-}" in
   down) down ;;
   load) shift; load "$@" ;;
   node) echo "$NODE" ;;
-  *) echo "usage: $0 up|down|load ARCHIVE...|node" >&2; exit 2 ;;
+  corefile) local_corefile; k -n kube-system rollout status deployment/coredns --timeout=120s >&2 ;;
+  *) echo "usage: $0 up|down|load ARCHIVE...|node|corefile" >&2; exit 2 ;;
 esac
