@@ -27,7 +27,7 @@ E2E_TIMEOUT="${E2E_TIMEOUT:-40m}"
 E2E_RUN="${E2E_RUN:-.}"
 start=$(date +%s)
 current="start"
-say() { current="$1"; echo "=== ci-e2e[$P]: $* ($(( $(date +%s) - start ))s)"; }
+say() { current="$1"; echo "=== ci-e2e: $* ($(( $(date +%s) - start ))s)"; }
 
 # The outcome line is printed on every exit, whatever ended the stage.
 started=0
@@ -93,6 +93,7 @@ can_run_kind() {
   return 0
 }
 
+say "provider: $P (ELASTI_CLUSTER_PROVIDER; docs/cluster.md, \"Providers\")"
 if [ -n "${ELASTI_E2E_OPTOUT:-}" ]; then
   result="SKIPPED (ELASTI_E2E_OPTOUT: $ELASTI_E2E_OPTOUT)"
   exit 0
