@@ -15,7 +15,7 @@ K8S_VERSION="${K8S_VERSION:-$(cat "$(dirname "${BASH_SOURCE[0]}")/k8s-version")}
 ETCD_VERSION="${ETCD_VERSION:-v3.7.0}"
 CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"
 OUT="$CACHE/k8s/$K8S_VERSION/bin"
-ALL=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+ALL=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
 COMPONENTS=("$@")
 [ ${#COMPONENTS[@]} -eq 0 ] && COMPONENTS=("${ALL[@]}")
 
@@ -53,7 +53,7 @@ for c in "${missing[@]}"; do
   case "$c" in
     etcd) want_etcd=1 ;;
     kubectl) k8s_targets+=("k8s.io/kubernetes/cmd/kubectl") ;;
-    kube-*|kubelet) k8s_targets+=("k8s.io/kubernetes/cmd/$c") ;;
+    kube-*|kubelet|kubeadm) k8s_targets+=("k8s.io/kubernetes/cmd/$c") ;;
     *) log "unknown component $c"; exit 2 ;;
   esac
 done

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end stage of .ci/run (after `make test`). It brings the local cluster of hack/cluster up
-# (root, iptables, containerd/runc/CNI from Debian; no Docker needed), builds and loads the
-# images, installs Elasti, runs the e2e suite, and always takes the cluster down again if it
-# started it. The suite passes only when every scenario `go test -list` finds has passed or
+# End-to-end stage of .ci/run (after `make test`). It brings the cluster of ELASTI_CLUSTER_PROVIDER
+# up (local: the cluster of hack/cluster, root, iptables, containerd/runc/CNI from Debian; kind: a
+# kind cluster on the project's own Docker engine or the user's, see docs/cluster.md), builds and
+# loads the images, installs Elasti, runs the demo and the e2e suite (E2E_RUN selects scenarios),
+# and always takes the cluster down again if it started it. On kind it also checks that the host's
+# iptables and ip6tables are the same after the run as before (hack/kind/iptables-check.sh). The suite passes only when every scenario `go test -list` finds has passed or
 # skipped for a reason on test/e2e/skips.allow (hack/tools/e2esummary, which prints each
 # scenario's result and every skip's reason).
 #
@@ -11,13 +13,17 @@
 # this repository sets it). Either way the last line says the stage's outcome:
 #   === ci-e2e: RESULT: PASSED | FAILED: <why> | SKIPPED (ELASTI_E2E_OPTOUT: <reason>)
 #
-# Budget: about 60 minutes on a fresh machine, plus about 20 for the first Traefik build (Kubernetes,
-# CoreDNS, Prometheus and Traefik builds are cached
-# under $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
+# Budget: about 60 minutes on a fresh machine for the full suite on the local cluster, about 25 more
+# for the kind smoke run with its node image built from source, about 20 for the first Traefik
+# build (Kubernetes, CoreDNS, Prometheus, Traefik and the kind node image are cached under
+# $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ELASTI_CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"
 STATE="${ELASTI_CLUSTER_DIR:-$ELASTI_CACHE/cluster}"
+# Resolved once, so every step drives the same cluster.
+export ELASTI_CLUSTER_PROVIDER; ELASTI_CLUSTER_PROVIDER="$(hack/cluster/provider.sh)"
+P="$ELASTI_CLUSTER_PROVIDER"
 E2E_TIMEOUT="${E2E_TIMEOUT:-40m}"
 E2E_RUN="${E2E_RUN:-.}"
 start=$(date +%s)
@@ -27,11 +33,17 @@ say() { current="$1"; echo "=== ci-e2e: $* ($(( $(date +%s) - start ))s)"; }
 # The outcome line is printed on every exit, whatever ended the stage.
 started=0
 result=""
+ipt_before=""
 finish() {
   local rc=$? failed_step="$current"
   if [ "$started" = 1 ]; then
     say "cluster-down"
     make cluster-down || { [ "$rc" != 0 ] || result="cluster-down failed"; rc=1; }
+  fi
+  if [ -n "$ipt_before" ]; then
+    say "host iptables after the kind run"
+    hack/kind/iptables-check.sh compare "$ipt_before" || { [ "$rc" != 0 ] || result="the kind run changed the host's iptables"; rc=1; }
+    rm -f "$ipt_before"
   fi
   if [ "$rc" = 0 ] && [ -n "$result" ]; then
     say "RESULT: $result"
@@ -45,8 +57,9 @@ trap finish EXIT
 trap 'exit 130' INT TERM # exit runs the EXIT trap once
 fail() { result="$*"; exit 1; }
 
-# can_run explains, through $why, what is missing for the local cluster.
+# can_run explains, through $why, what is missing for the provider's cluster.
 can_run() {
+  if [ "$P" = kind ]; then can_run_kind; return; fi
   why=""
   [ "$(id -u)" = 0 ] || { why="not root (the local cluster needs network namespaces, iptables and mounts)"; return 1; }
   [ -r /proc/sys/net/ipv4/ip_forward ] || { why="no /proc/sys/net (not a full network stack)"; return 1; }
@@ -71,16 +84,36 @@ can_run() {
   return 0
 }
 
+can_run_kind() {
+  why=""
+  if timeout 10 docker info >/dev/null 2>&1; then return 0; fi
+  [ "$(id -u)" = 0 ] || { why="no Docker engine answers, and starting the project's own needs root"; return 1; }
+  if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+    command -v apt-get >/dev/null || { why="no Docker engine, and no apt-get to install docker.io"; return 1; }
+    say "installing what the kind provider needs (docker.io, debootstrap)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap jq >/dev/null ||
+      { why="apt-get could not install docker.io and debootstrap"; return 1; }
+  fi
+  return 0
+}
+
+say "provider: $P (ELASTI_CLUSTER_PROVIDER; docs/cluster.md, \"Providers\")"
 if [ -n "${ELASTI_E2E_OPTOUT:-}" ]; then
   result="SKIPPED (ELASTI_E2E_OPTOUT: $ELASTI_E2E_OPTOUT)"
   exit 0
 fi
-can_run || fail "this machine cannot run the local cluster: $why (where that is expected, set ELASTI_E2E_OPTOUT=<reason>)"
+can_run || fail "this machine cannot run the $P cluster: $why (where that is expected, set ELASTI_E2E_OPTOUT=<reason>)"
 
-if [ -f "$STATE/run/kube-apiserver.pid" ] && kill -0 "$(cat "$STATE/run/kube-apiserver.pid")" 2>/dev/null; then
+if [ "$P" = local ] && [ -f "$STATE/run/kube-apiserver.pid" ] && kill -0 "$(cat "$STATE/run/kube-apiserver.pid")" 2>/dev/null; then
   say "a local cluster is already running; using it and leaving it up"
+elif [ "$P" = kind ] && [ -f "$(hack/cluster/kubeconfig.sh)" ]; then
+  say "a kind cluster is already up; using it and leaving it up"
 else
   started=1
+fi
+if [ "$P" = kind ]; then
+  ipt_before="$(mktemp /tmp/elasti-iptables.XXXXXX)"
+  hack/kind/iptables-check.sh snapshot "$ipt_before"
 fi
 say "cluster-up"
 make cluster-up
@@ -107,4 +140,4 @@ summary=0
 go run ./hack/tools/e2esummary -defined "$defined" -allow test/e2e/skips.allow "$log" || summary=$?
 [ "$rc" = 0 ] || fail "make test-e2e exited $rc (see the scenarios above and $log)"
 [ "$summary" = 0 ] || fail "the e2e summary found problems (listed above)"
-result="PASSED (all $(grep -c '^Test' "$defined") scenarios the suite defines passed or skipped as allowed)"
+result="PASSED on $P (all $(grep -c '^Test' "$defined") scenarios selected by E2E_RUN='$E2E_RUN' passed or skipped as allowed)"

@@ -57,9 +57,20 @@ proxy_slice() {
 restart_stale() {
   local a name ns owner pair img id want line pairs deploys=()
   declare -A digest
-  for a in "$REPO"/bin/images/*.tar; do
-    digest[$(basename "$a" .tar)]="$(tar xOf "$a" manifest.json | sed -n 's/.*"Config":"\(sha256:[0-9a-f]*\)".*/\1/p')"
-  done
+  if [ "$(provider)" = kind ]; then
+    # Pods on kind report the repo digest `kind load` gave the image ("import-<date>@sha256:...");
+    # the node's CRI lists it for the tag the archive carries.
+    local node; node="$("$REPO/hack/cluster/kind.sh" node)"
+    for a in "$REPO"/bin/images/*.tar; do
+      name="$(tar xOf "$a" manifest.json | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p')"
+      digest[$(basename "$a" .tar)]="$(docker exec "$node" crictl inspecti -o json "docker.io/$name" 2>/dev/null |
+        jq -r '.status.repoDigests | join(" ")' 2>/dev/null)"
+    done
+  else
+    for a in "$REPO"/bin/images/*.tar; do
+      digest[$(basename "$a" .tar)]="$(tar xOf "$a" manifest.json | sed -n 's/.*"Config":"\(sha256:[0-9a-f]*\)".*/\1/p')"
+    done
+  fi
   for ns in "$@"; do
     while read -r ns owner line; do
       read -r -a pairs <<< "$line"
@@ -68,7 +79,7 @@ restart_stale() {
         name="${img#docker.io/}"; name="${name#elasti/}"; name="${name%%:*}"
         want="${digest[$name]:-}"
         case "$img" in *elasti/*) ;; *) continue ;; esac
-        if [ -n "$want" ] && [ "$id" != "$want" ]; then deploys+=("$ns/${owner%-*}"); fi
+        if [ -n "$want" ] && [ "$id" != "$want" ] && [[ " $want " != *" $id "* ]]; then deploys+=("$ns/${owner%-*}"); fi
       done
     done < <(k -n "$ns" get pods -o jsonpath='{range .items[*]}{.metadata.namespace} {.metadata.ownerReferences[0].name}{range .status.initContainerStatuses[*]} {.image}={.imageID}{end}{range .status.containerStatuses[*]} {.image}={.imageID}{end}{"\n"}{end}' 2>/dev/null)
   done

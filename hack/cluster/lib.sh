@@ -129,12 +129,35 @@ wait_for() {
 
 kubectl_() { $KUBECTL "$@"; }
 
-# provider: "kind" when ELASTI_CLUSTER_PROVIDER=kind, or when it is auto (the default) and a Docker
-# engine answers; "local" otherwise (the cluster from Kubernetes' own binaries).
+# provider: which cluster the scripts drive (docs/cluster.md, "Providers"):
+#   ELASTI_CLUSTER_PROVIDER=local  the cluster from Kubernetes' own binaries (hack/cluster/up.sh)
+#   ELASTI_CLUSTER_PROVIDER=kind   a kind cluster (hack/cluster/kind.sh); where no Docker engine
+#                                  answers, the project starts its own (hack/kind/dockerd.sh)
+#   auto (unset, the default)      local when the local cluster runs; else kind when a Docker
+#                                  engine of the user's answers (docker info, DOCKER_HOST honoured);
+#                                  else local. The project's own Docker engine never makes auto
+#                                  choose kind: set ELASTI_CLUSTER_PROVIDER=kind for it.
 provider() {
   case "${ELASTI_CLUSTER_PROVIDER:-auto}" in
     kind | local) echo "${ELASTI_CLUSTER_PROVIDER}" ;;
-    auto) if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo kind; else echo local; fi ;;
+    auto)
+      local apid f="${ELASTI_CLUSTER_DIR:-$ELASTI_CACHE/cluster}/run/kube-apiserver.pid"
+      if [ -f "$f" ] && apid="$(cat "$f")" && alive "$apid"; then echo local
+      elif [ "${DOCKER_HOST:-}" != "unix://${ELASTI_DOCKER_RUN:-/run/elasti-docker}/docker.sock" ] &&
+        command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1; then echo kind
+      else echo local; fi ;;
     *) die "ELASTI_CLUSTER_PROVIDER must be auto, local or kind" ;;
   esac
 }
+
+# The kind provider keeps its kubeconfig apart from the local cluster's; install, demo, load and
+# e2e find it through $KUBECONFIG_ADMIN (hack/cluster/kubeconfig.sh prints it).
+if [ "$(provider)" = kind ]; then
+  STATE="${ELASTI_KIND_DIR:-$ELASTI_CACHE/kind-cluster}"
+  KUBECONFIG_ADMIN="$STATE/kubeconfig"
+  KUBECTL="$K8S_BIN/kubectl --kubeconfig=$KUBECONFIG_ADMIN"
+  # The project's own Docker engine, when it runs and no other is named.
+  if [ -z "${DOCKER_HOST:-}" ] && [ -S "${ELASTI_DOCKER_RUN:-/run/elasti-docker}/docker.sock" ]; then
+    export DOCKER_HOST="unix://${ELASTI_DOCKER_RUN:-/run/elasti-docker}/docker.sock"
+  fi
+fi

@@ -5,18 +5,20 @@ OVERLAY              ?= self-managed
 OVERLAYS             := cert-manager self-managed
 CERT_MANAGER_VERSION ?= v1.21.2
 K8S_BIN              := $(ELASTI_CACHE)/k8s/$(K8S_VERSION)/bin
-LOCAL_KUBECONFIG     := $(ELASTI_CACHE)/cluster/kubeconfig
-# install/uninstall target the local cluster unless INSTALL_KUBECONFIG names another one.
-INSTALL_KUBECONFIG   ?= $(LOCAL_KUBECONFIG)
+# The kubeconfig of the provider's cluster (ELASTI_CLUSTER_PROVIDER=local|kind, auto by default;
+# docs/cluster.md). Recursive: asked when a target needs it, after cluster-up.
+CLUSTER_KUBECONFIG    = $(shell hack/cluster/kubeconfig.sh)
+# install/uninstall target that cluster unless INSTALL_KUBECONFIG names another one.
+INSTALL_KUBECONFIG   ?= $(CLUSTER_KUBECONFIG)
 KUBECTL              := $(K8S_BIN)/kubectl
 
 ##@ Cluster
 .PHONY: cluster-up
-cluster-up: ## Start (or complete) the local single-node cluster; prints the kubeconfig path and phase timings.
+cluster-up: ## Start (or complete) the cluster of ELASTI_CLUSTER_PROVIDER (local|kind, auto by default); prints the kubeconfig path and phase timings.
 	hack/cluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local cluster and remove every process, mount, netns, rule and interface it created.
+cluster-down: ## Stop the cluster and remove everything it created (local: processes, mounts, netns, rules, interfaces; kind: cluster, network, the project's Docker engine).
 	hack/cluster/down.sh
 
 .PHONY: cluster-status
@@ -28,7 +30,7 @@ images: ## Build static binaries and pack OCI image archives into bin/images/*.t
 	hack/images/build.sh
 
 .PHONY: load-images
-load-images: ## Import bin/images/*.tar into the local cluster's containerd.
+load-images: ## Import bin/images/*.tar into the cluster (local: its containerd; kind: kind load image-archive).
 	hack/images/load.sh
 
 .PHONY: dist
@@ -49,7 +51,7 @@ uninstall: dist ## Delete what install applied (the ElastiServices first, so Ser
 
 .PHONY: manifests-dry-run
 manifests-dry-run: dist ## Server-side dry-run of every object of every overlay against the local cluster (cert-manager CRDs installed for it).
-	KUBECONFIG=$(LOCAL_KUBECONFIG) KUBECTL=$(KUBECTL) CERT_MANAGER_VERSION=$(CERT_MANAGER_VERSION) \
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) KUBECTL=$(KUBECTL) CERT_MANAGER_VERSION=$(CERT_MANAGER_VERSION) \
 	  hack/cluster/install.sh dry-run $(foreach o,$(OVERLAYS),dist/install-$(o).yaml)
 
 .PHONY: demo
@@ -58,6 +60,10 @@ demo: ## From nothing: cluster up, images built and loaded, Elasti installed, a 
 
 $(KUBECTL):
 	hack/build-k8s.sh kubectl >/dev/null
+
+.PHONY: kind-node-image
+kind-node-image: ## Build the kind node image from source (cached under $ELASTI_CACHE/kind; needs a Docker engine, see hack/kind/dockerd.sh).
+	hack/kind/node-image.sh node
 
 .PHONY: docker-images
 docker-images: ## Build the same images with Docker (hack/docker/Dockerfile), for machines with a Docker engine.

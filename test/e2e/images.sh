@@ -6,7 +6,8 @@
 # Archives go to bin/images-e2e/ (kept apart from bin/images, which `make load-images` owns).
 #
 # Usage: test/e2e/images.sh build|load|all|traefik
-#   load imports into the local cluster's containerd, or with KIND_CLUSTER=<name> into kind;
+#   load imports into the cluster of ELASTI_CLUSTER_PROVIDER (local: its containerd; kind:
+#   hack/cluster/kind.sh load);
 #   traefik builds and loads only the Traefik image (hack/demo.sh with DEMO_TRAEFIK=1).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -59,8 +60,8 @@ load() {
   [ ${#archives[@]} -gt 0 ] || archives=(e2e-grpc-echo.tar e2e-prometheus.tar e2e-traefik.tar)
   for a in "${archives[@]/#/$OUT/}"; do
     [ -f "$a" ] || { log "$a missing: run '$0 build'"; exit 1; }
-    if [ -n "${KIND_CLUSTER:-}" ]; then
-      ${KIND:-kind} load image-archive "$a" --name "$KIND_CLUSTER"
+    if [ "$("$REPO/hack/cluster/provider.sh")" = kind ]; then
+      "$REPO/hack/cluster/kind.sh" load "$a"
     else
       [ -S "$STATE/containerd/containerd.sock" ] || { log "the local cluster's containerd is not running: make cluster-up"; exit 1; }
       ctr -a "$STATE/containerd/containerd.sock" -n k8s.io images import "$a" | sed 's/^/  /' >&2
