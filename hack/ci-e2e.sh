@@ -91,8 +91,10 @@ can_run_kind() {
   if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
     command -v apt-get >/dev/null || { why="no Docker engine, and no apt-get to install docker.io"; return 1; }
     say "installing what the kind provider needs (docker.io, debootstrap)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap jq >/dev/null ||
-      { why="apt-get could not install docker.io and debootstrap"; return 1; }
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap jq >/dev/null; }; then
+      why="apt-get could not install docker.io and debootstrap"
+      return 1
+    fi
   fi
   return 0
 }

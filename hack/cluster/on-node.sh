@@ -32,6 +32,6 @@ while IFS='=' read -r name _; do envs+=(-e "$name"); done < <(env | grep '^E2E_'
 rc=0
 docker exec -w "$dir" "${envs[@]}" "$node" "$dir/$(basename "$bin")" "${args[@]}" || rc=$?
 for rel in "${back[@]}"; do
-  docker cp "$node:$dir/out/$rel" "$REPO/$rel" 2>/dev/null && log "copied $rel back from the node" || true
+  if docker cp "$node:$dir/out/$rel" "$REPO/$rel" 2>/dev/null; then log "copied $rel back from the node"; fi
 done
 exit "$rc"

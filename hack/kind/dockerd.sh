@@ -75,9 +75,10 @@ down() {
     alive "$pid" && { kill -KILL "$pid"; dlog "dockerd (pid $pid) did not stop in 60s: killed"; }
     echo "process dockerd (pid $pid)" >&2
   fi
-  for m in $(awk -v r="$DOCKER_RUN/" -v d="$DOCKER_DATA/" 'index($2, r) == 1 || index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do
-    umount -l "$m" 2>/dev/null && echo "mount $m" >&2
-  done
+  while read -r m; do
+    [ -n "$m" ] || continue
+    if umount -l "$m" 2>/dev/null; then echo "mount $m" >&2; fi
+  done < <(awk -v r="$DOCKER_RUN/" -v d="$DOCKER_DATA/" 'index($2, r) == 1 || index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
   rm -rf "$DOCKER_RUN"
   # dockerd leaves its default bridge behind; remove it when it carries our address.
   if ip -4 -o addr show dev docker0 2>/dev/null | grep -q " ${DOCKER_BIP} "; then
