@@ -163,6 +163,13 @@ func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService
 		log.FromContext(ctx).V(1).Info("idle, cooling down", "lastActivity", last, "cooldown", es.Spec.Cooldown())
 		return
 	}
+	if es.Status.Mode == v1alpha1.ModeProxy {
+		// Waking: scaled up from zero, no pod ready yet (the target is not at zero, so this is not
+		// a scale-down in progress). Scaling it down now would undo the wake-up before it could
+		// serve, and with a short cooldown do so again on every poll while pods start slowly.
+		log.FromContext(ctx).V(1).Info("idle, but waking: not scaled down before a pod is ready")
+		return
+	}
 	l.scaleDown(ctx, es, now)
 }
 

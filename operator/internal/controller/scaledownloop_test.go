@@ -83,6 +83,9 @@ func TestScaleDownDecision(t *testing.T) {
 			es: func(es *v1alpha1.ElastiService) {
 				es.Status.LastScaledUpTime = &metav1.Time{Time: t0.Add(2 * time.Minute)}
 			}, wantHealthy: ptr.To(true)},
+		// Scaled up from zero, no pod ready yet: never scaled down before it could serve.
+		{name: "idle past cooldown, but waking", eval: scriptedEvaluator{idle: true}, elapsed: 6 * time.Minute,
+			es: func(es *v1alpha1.ElastiService) { es.Status.Mode = v1alpha1.ModeProxy }, wantHealthy: ptr.To(true)},
 		{name: "an older ElastiService manages the Service", eval: scriptedEvaluator{idle: true}, elapsed: 6 * time.Minute, older: true},
 		{name: "active", eval: scriptedEvaluator{idle: false}, elapsed: time.Hour, wantHealthy: ptr.To(true)},
 		{name: "trigger error never scales down", eval: scriptedEvaluator{err: errors.New("prometheus down")}, elapsed: time.Hour,
