@@ -181,7 +181,7 @@ TOML
 base() {
   BASE_IMAGE="elasti.local/kind-base:$(base_key)"
   have_image "$BASE_IMAGE" && { klog "cached: $BASE_IMAGE"; return 0; }
-  local root="$KCACHE/work/base-root"
+  local root="$KCACHE/scratch/base-root"
   rm -rf "$root"; mkdir -p "$root"
   trap 'umount_root "'"$root"'"' EXIT
   debootstrap_root "$root"
@@ -196,7 +196,7 @@ base() {
   docker rmi "$BASE_IMAGE-rootfs" >/dev/null
   trap - EXIT
   # Kept for the kube-proxy image (iptables and conntrack with their libraries).
-  rm -rf "$KCACHE/work/base-root.keep"; mv "$root" "$KCACHE/work/base-root.keep"
+  rm -rf "$KCACHE/scratch/base-root.keep"; mv "$root" "$KCACHE/scratch/base-root.keep"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +220,8 @@ rootfs_with() {
 # proxy_rootfs DIR: kube-proxy plus iptables/ip6tables (nft and legacy), conntrack and their
 # libraries and extensions, taken from the base root.
 proxy_rootfs() {
-  local dir="$1" root="$KCACHE/work/base-root.keep" f lib
-  [ -d "$root" ] || die "$root missing: run '$0 base' again (delete $KCACHE/work and the base image)"
+  local dir="$1" root="$KCACHE/scratch/base-root.keep" f lib
+  [ -d "$root" ] || die "$root missing: run '$0 base' again (delete $KCACHE/scratch and the base image)"
   rootfs_with "$dir" "$K8S_BIN/kube-proxy"
   # Merged /usr, as in the Debian root the files come from.
   mkdir -p "$dir"/usr/{lib/x86_64-linux-gnu,lib64,sbin,bin}
@@ -246,7 +246,7 @@ proxy_rootfs() {
 # manifest.json would give it the first image's tags only.
 save_archive() {
   local out="$1" tmp; shift
-  tmp="$(mktemp -d "$KCACHE/work/save.XXXXXX")"
+  tmp="$(mktemp -d "$KCACHE/scratch/save.XXXXXX")"
   docker save -o "$tmp/all.tar" "$@"
   mkdir "$tmp/x"; tar -C "$tmp/x" -xf "$tmp/all.tar"
   # docker save drops the docker.io/ of Docker Hub names; kind compares full names.
@@ -271,7 +271,7 @@ images() {
   key="$(images_key)"
   out="$KCACHE/server/$K8S_VERSION-$key/kubernetes-server-linux-amd64.tar.gz"
   [ -f "$out" ] && { klog "cached: $out"; echo "$out"; return 0; }
-  work="$KCACHE/work/server"; rm -rf "$work"; mkdir -p "$work/kubernetes/server/bin" "$KCACHE/work"
+  work="$KCACHE/scratch/server"; rm -rf "$work"; mkdir -p "$work/kubernetes/server/bin" "$KCACHE/scratch"
   local bin="$work/kubernetes/server/bin"
   echo "$K8S_VERSION" > "$work/kubernetes/version"
   install -m 0755 "$K8S_BIN"/{kubeadm,kubelet,kubectl} "$bin/"
@@ -296,7 +296,7 @@ images() {
   # fetches for its default CNI and storage (kindnetd is not served by the module proxy, and
   # hack/cluster/kind.sh disables both): the pause binary under their names, never run.
   rm -rf "$work/pause"; mkdir -p "$work/pause"; install -m 0755 "$TOOLS/pause-$TAG/pause" "$work/pause/pause"
-  pause_ref="$(sed -n 's/^\s*sandbox_image = "\(.*\)"/\1/p' "$KCACHE/work/base-root.keep/etc/containerd/config.toml")"
+  pause_ref="$(sed -n 's/^\s*sandbox_image = "\(.*\)"/\1/p' "$KCACHE/scratch/base-root.keep/etc/containerd/config.toml")"
   [ -n "$pause_ref" ] || die "no sandbox_image in kind's containerd config"
   for ref in "$pause_ref" $(kind_standins); do import_image "$ref" '["/pause"]' "$work/pause"; extra+=("$ref"); done
   for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
@@ -340,7 +340,7 @@ node() {
   if have_image "$ref"; then klog "cached: $ref"; echo "$ref"; return 0; fi
   # kind's build always tries `docker pull` of the base image first; this shim refuses every pull
   # (the base image is local) and passes everything else to the real client.
-  shim="$KCACHE/work/docker-shim"; mkdir -p "$shim"
+  shim="$KCACHE/scratch/docker-shim"; mkdir -p "$shim"
   cat > "$shim/docker" <<SH
 #!/bin/sh
 [ "\$1" = pull ] && { echo "docker pull refused (no registry; hack/kind/node-image.sh)" >&2; exit 1; }
