@@ -150,7 +150,6 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 			Secrets:                mgr.GetAPIReader(), // get only: no cache (and no list/watch) of Secrets
 			Logger:                 ctrl.Log.WithName("triggers"),
 		},
-		Acks:            ackStore,
 		InEnabledPeriod: triggers.InEnabledPeriod,
 		PollInterval:    o.PollInterval,
 		AckTimeout:      o.SidecarAckTimeout,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -88,10 +89,8 @@ func (s *Store) States(ctx context.Context) (map[types.UID]State, error) {
 }
 
 func uidOf(leaseName string) (types.UID, bool) {
-	if len(leaseName) <= len(leasePrefix) || leaseName[:len(leasePrefix)] != leasePrefix {
-		return "", false
-	}
-	return types.UID(leaseName[len(leasePrefix):]), true
+	uid, ok := strings.CutPrefix(leaseName, leasePrefix)
+	return types.UID(uid), ok && uid != ""
 }
 
 // Connect records that the sidecar opened stream (an id unique to this stream) from process
@@ -102,19 +101,7 @@ func (s *Store) Connect(ctx context.Context, sc Sidecar, instance, stream string
 		cur := &coordinationv1.Lease{}
 		err := reader.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(sc.UID)}, cur)
 		if apierrors.IsNotFound(err) {
-			holder := sc.Namespace + "/" + sc.Name
-			l := &coordinationv1.Lease{
-				ObjectMeta: metav1.ObjectMeta{
-					Namespace: s.namespace(), Name: LeaseName(sc.UID),
-					Labels:      map[string]string{LabelAcks: "true"},
-					Annotations: map[string]string{AnnotationInstance: instance, AnnotationStream: stream},
-				},
-				Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: ptrMicro(s.now())},
-			}
-			if err := s.Client.Create(ctx, l); err != nil {
-				return fmt.Errorf("creating acknowledgement lease of %s: %w", holder, err)
-			}
-			return nil
+			return s.create(ctx, sc, map[string]string{AnnotationInstance: instance, AnnotationStream: stream})
 		}
 		if err != nil {
 			return fmt.Errorf("reading acknowledgement lease of %s/%s: %w", sc.Namespace, sc.Name, err)

@@ -2,7 +2,6 @@ package acks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -94,24 +93,6 @@ func (s *Store) namespace() string {
 	return s.Namespace
 }
 
-// Acked reports whether the sidecar pod with uid has acknowledged service ("namespace/name").
-// A sidecar without a Lease has acknowledged nothing.
-func (s *Store) Acked(ctx context.Context, uid types.UID, service string) (bool, error) {
-	l := &coordinationv1.Lease{}
-	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(uid)}, l); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("reading acknowledgements of pod %s: %w", uid, err)
-	}
-	key, ok := AnnotationKey(service)
-	if !ok {
-		return false, nil
-	}
-	_, acked := l.Annotations[key]
-	return acked, nil
-}
-
 // Record makes the sidecar's Lease list exactly services (valid "namespace/name" keys). It
 // returns how many annotations changed: 0 means nothing was written. Only the changes are sent
 // (a JSON merge patch with the resourceVersion they were computed against); after a conflict the
@@ -125,23 +106,24 @@ func (s *Store) Record(ctx context.Context, sc Sidecar, services []string) (int,
 		}
 		want[key] = true
 	}
-	var reader client.Reader = s.Client
-	for attempt := 0; ; attempt++ {
-		n, err := s.record(ctx, reader, sc, want)
-		if err == nil || attempt == conflictRetries || !(apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
-			return n, err
-		}
-		if s.APIReader != nil {
-			reader = s.APIReader
-		}
-	}
+	var n int
+	err := s.retry(ctx, func(reader client.Reader) error {
+		var err error
+		n, err = s.record(ctx, reader, sc, want)
+		return err
+	})
+	return n, err
 }
 
 func (s *Store) record(ctx context.Context, reader client.Reader, sc Sidecar, want map[string]bool) (int, error) {
 	cur := &coordinationv1.Lease{}
 	err := reader.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(sc.UID)}, cur)
 	if apierrors.IsNotFound(err) {
-		return len(want), s.create(ctx, sc, want)
+		annotations := make(map[string]string, len(want))
+		for key := range want {
+			annotations[key] = ""
+		}
+		return len(want), s.create(ctx, sc, annotations)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("reading acknowledgement lease of %s/%s: %w", sc.Namespace, sc.Name, err)
@@ -160,31 +142,22 @@ func (s *Store) record(ctx context.Context, reader client.Reader, sc Sidecar, wa
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	body, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": cur.ResourceVersion, "annotations": changes},
-		"spec":     map[string]any{"renewTime": metav1.NewMicroTime(s.now())},
-	})
-	if err != nil {
-		return 0, fmt.Errorf("encoding acknowledgement patch: %w", err)
-	}
-	if err := s.Client.Patch(ctx, cur, client.RawPatch(types.MergePatchType, body)); err != nil {
-		return 0, fmt.Errorf("writing acknowledgements of %s/%s: %w", sc.Namespace, sc.Name, err)
+	if err := s.patch(ctx, cur, changes); err != nil {
+		return 0, err
 	}
 	return len(changes), nil
 }
 
-func (s *Store) create(ctx context.Context, sc Sidecar, want map[string]bool) error {
+// create writes a new Lease for sc with annotations.
+func (s *Store) create(ctx context.Context, sc Sidecar, annotations map[string]string) error {
 	holder := sc.Namespace + "/" + sc.Name
 	l := &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: s.namespace(), Name: LeaseName(sc.UID),
 			Labels:      map[string]string{LabelAcks: "true"},
-			Annotations: make(map[string]string, len(want)),
+			Annotations: annotations,
 		},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: ptrMicro(s.now())},
-	}
-	for key := range want {
-		l.Annotations[key] = ""
 	}
 	if err := s.Client.Create(ctx, l); err != nil {
 		return fmt.Errorf("creating acknowledgement lease of %s: %w", holder, err)

@@ -54,9 +54,9 @@ func newStore(t *testing.T, log *patchLog, conflicts int, objs ...client.Object)
 
 func acked(t *testing.T, s *Store, uid types.UID, svc string) bool {
 	t.Helper()
-	ok, err := s.Acked(context.Background(), uid, svc)
+	states, err := s.States(context.Background())
 	require.NoError(t, err)
-	return ok
+	return states[uid].Acked(svc)
 }
 
 func TestRecord(t *testing.T) {

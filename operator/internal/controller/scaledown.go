@@ -196,11 +196,7 @@ func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService)
 			continue
 		}
 		eligible++
-		acked, err := l.acks().Acked(ctx, s.UID, want)
-		if err != nil {
-			return ackProgress{}, err
-		}
-		if !acked || !listedReady[s.UID] {
+		if !s.ready(want) || !listedReady[s.UID] {
 			pending = append(pending, s.Pod.String())
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
-	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
@@ -31,12 +30,6 @@ const (
 	ReasonRequestReceived      = "RequestReceived"
 	ReasonScaleDownFailed      = "ScaleDownFailed"
 )
-
-// AckReader reports whether the sidecar pod with uid has acknowledged a service
-// ("namespace/name") on its stream (*acks.Store).
-type AckReader interface {
-	Acked(ctx context.Context, uid types.UID, service string) (bool, error)
-}
 
 // IdleEvaluator says whether all triggers of an ElastiService say idle (triggers.Evaluator). An
 // error means "do not know": nothing is scaled down.
@@ -69,9 +62,6 @@ type ScaleDownLoop struct {
 	APIReader client.Reader
 	// Evaluator evaluates the triggers.
 	Evaluator IdleEvaluator
-	// Acks says which services each sidecar acknowledged (*acks.Store, whose Leases any replica's
-	// elastiserver writes); default an acks.Store over the Reconciler's client.
-	Acks AckReader
 	// InEnabledPeriod reports whether now is inside the window (triggers.InEnabledPeriod).
 	InEnabledPeriod func(p *v1alpha1.EnabledPeriod, now time.Time) (bool, error)
 	// PollInterval and AckTimeout: see the flags; defaults when 0.
@@ -249,13 +239,6 @@ func (l *ScaleDownLoop) now() time.Time {
 		return l.Now()
 	}
 	return time.Now()
-}
-
-func (l *ScaleDownLoop) acks() AckReader {
-	if l.Acks == nil {
-		return &acks.Store{Client: l.Reconciler.Client}
-	}
-	return l.Acks
 }
 
 func (l *ScaleDownLoop) ackTimeout() time.Duration {

@@ -113,7 +113,7 @@ func (r *Registry) Apply(msg stream.Message) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.recordDepartures(r.current.Load().services, next)
+	r.recordDepartures(r.current.Load().services, next, changed)
 	r.current.Store(r.index(msg.Version, next))
 	if msg.Type == stream.TypeSnapshot {
 		r.synced.Store(true)
@@ -207,10 +207,10 @@ type departure struct {
 	at  time.Time
 }
 
-// recordDepartures remembers the services of old that next no longer has, in serve mode (their
-// ElastiService is gone: the Service leads to its pods), and forgets those that came back or
-// left long ago.
-func (r *Registry) recordDepartures(old, next map[string]*Service) {
+// recordDepartures remembers the changed services of old that next no longer has, in serve mode
+// (their ElastiService is gone: the Service leads to its pods), and forgets those that came back
+// or left long ago.
+func (r *Registry) recordDepartures(old, next map[string]*Service, changed []string) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -219,8 +219,9 @@ func (r *Registry) recordDepartures(old, next map[string]*Service) {
 			delete(r.departed, key)
 		}
 	}
-	for key, s := range old {
-		if _, kept := next[key]; !kept {
+	for _, key := range changed {
+		s, was := old[key]
+		if _, kept := next[key]; was && !kept {
 			gone := *s
 			gone.Mode = stream.ModeServe
 			r.departed[key] = departure{svc: &gone, at: now}

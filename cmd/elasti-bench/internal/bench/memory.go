@@ -48,7 +48,7 @@ func containerRSS(p *corev1.Pod, container string) RSS {
 		out.Error = "no process visible from here (run on the node, as root)"
 		return out
 	}
-	var total, largest, largestAnon int64
+	var anonSum, largest, largestAnon int64
 	for _, pid := range pids {
 		rss, err := framework.RSS(pid)
 		if err != nil {
@@ -60,16 +60,12 @@ func containerRSS(p *corev1.Pod, container string) RSS {
 			out.Error = err.Error()
 			return out
 		}
+		anonSum += anon
 		if rss > largest {
-			if largest > 0 {
-				total += largestAnon
-			}
 			largest, largestAnon = rss, anon
-			continue
 		}
-		total += anon
 	}
-	total += largest
+	total := anonSum - largestAnon + largest
 	out.MiB = round3(float64(total) / (1 << 20))
 	return out
 }
