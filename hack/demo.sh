@@ -34,7 +34,14 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 poll() { local t="$1"; shift; wait_for "$*" "$t" "$@"; }
 es_mode() { k -n "$NS" get elastiservice demo-app -o 'jsonpath={.status.mode}' 2>/dev/null; }
 mode_is() { [ "$(es_mode)" = "$1" ]; }
-gateway_pod() { k -n "$NS" get pods -l app=gateway --field-selector=status.phase=Running -o 'jsonpath={.items[*].metadata.name}' 2>/dev/null | awk '{print $1}' || true; }
+# running_pod NAMESPACE SELECTOR: the first running pod that is not being deleted (a rollout's old
+# pod keeps phase Running while it terminates).
+running_pod() {
+  k -n "$1" get pods -l "$2" --field-selector=status.phase=Running \
+    -o 'jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' 2>/dev/null |
+    awk 'NF == 1 {print $1; exit}' || true
+}
+gateway_pod() { running_pod "$NS" app=gateway; }
 ns_labelled() { [ "$(k get ns "${1:-$NS}" -o 'jsonpath={.metadata.labels.elasti\.dev/inject}')" = enabled ]; }
 app_pods() { k -n "$NS" get pods -l app=demo-app -o name 2>/dev/null | grep -c . || true; }
 no_app_pods() { [ "$(app_pods)" = 0 ]; }
@@ -173,7 +180,7 @@ wake() {
   k -n "$NS" logs deploy/demo-app 2>/dev/null | grep 'first answer' | sed 's/^/    app: /' >&2 || true
 }
 
-traefik_pod() { k -n "$TRAEFIK_NS" get pods -l app.kubernetes.io/name=traefik --field-selector=status.phase=Running -o 'jsonpath={.items[*].metadata.name}' 2>/dev/null | awk '{print $1}' || true; }
+traefik_pod() { running_pod "$TRAEFIK_NS" app.kubernetes.io/name=traefik; }
 traefik_ip() { k -n "$TRAEFIK_NS" get svc traefik -o 'jsonpath={.spec.clusterIP}'; }
 # traefik_api PATH: GET from Traefik's API (entry point "traefik", port 9000 of its Service).
 traefik_api() { curl_cluster -sf -m 3 "http://$(traefik_ip):9000$1"; }
