@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -20,6 +21,7 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/controller"
 	"github.com/elasti-dev/elasti/operator/internal/elastiserver"
 	"github.com/elasti-dev/elasti/operator/internal/ports"
+	"github.com/elasti-dev/elasti/operator/internal/traffic"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
 	"github.com/elasti-dev/elasti/operator/internal/trust"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -100,7 +102,16 @@ func cacheOptions() cache.Options { return cacheopts.Options(names.SystemNamespa
 func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandler, checker *trust.Checker, ackStore *acks.Store) error {
 	authn := auth.New(auth.Options{Reviewer: mgr.GetClient(), Pods: mgr.GetClient(), Trust: checker, Audience: o.TokenAudience,
 		ReviewsPerSecond: o.TokenReviewsPerSecond})
+	replica, err := os.Hostname() // the pod's name
+	if err != nil {
+		return fmt.Errorf("reading the host name (names this replica's traffic lease): %w", err)
+	}
+	ledger := &traffic.Ledger{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: names.SystemNamespace, Replica: replica}
+	if err := mgr.Add(ledger); err != nil {
+		return fmt.Errorf("adding the traffic ledger: %w", err)
+	}
 	srv, err := elastiserver.New(elastiserver.Options{
+		Traffic:       ledger,
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,
 		Client:        mgr.GetClient(),
@@ -151,6 +162,7 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 			Logger:                 ctrl.Log.WithName("triggers"),
 		},
 		InEnabledPeriod: triggers.InEnabledPeriod,
+		Traffic:         &traffic.Meter{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: names.SystemNamespace},
 		PollInterval:    o.PollInterval,
 		AckTimeout:      o.SidecarAckTimeout,
 	}

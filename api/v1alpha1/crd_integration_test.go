@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,7 +83,7 @@ func TestIntegrationCRD(t *testing.T) {
 		for _, col := range crd.Spec.Versions[0].AdditionalPrinterColumns {
 			cols = append(cols, col.Name)
 		}
-		assert.Equal(t, []string{"Service", "Target", "Kind", "Mode", "Ready", "Age"}, cols)
+		assert.Equal(t, []string{"Service", "Target", "Kind", "Mode", "Ready", "Why", "Rate", "Age"}, cols)
 		assert.NotNil(t, crd.Spec.Versions[0].Subresources.Status)
 	})
 
@@ -116,6 +117,26 @@ func TestIntegrationCRD(t *testing.T) {
 		require.NoError(t, c.Create(ctx, object(t, "complex-cron", spec)))
 	})
 
+	t.Run("traffic triggers accepted", func(t *testing.T) {
+		for name, triggers := range map[string]string{
+			"traffic-default":   "[{type: traffic, metadata: {}}]",
+			"traffic-threshold": "[{type: traffic, metadata: {threshold: 0.5, window: 5m}}]",
+			"traffic-and-prom":  "[{type: traffic, metadata: {threshold: '2'}}, {type: prometheus, metadata: {query: x, threshold: 1}}]",
+		} {
+			require.NoError(t, c.Create(ctx, object(t, name, withSpec(t, "triggers", triggers))), name)
+		}
+		var es v1alpha1.ElastiService
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "traffic-threshold"}, &es))
+		tt := es.Spec.TrafficTrigger()
+		require.NotNil(t, tt)
+		th, err := tt.Metadata.TrafficThreshold()
+		require.NoError(t, err)
+		assert.Equal(t, 0.5, th)
+		w, err := tt.Metadata.TrafficWindow()
+		require.NoError(t, err)
+		assert.Equal(t, 5*time.Minute, w)
+	})
+
 	invalid := []struct {
 		name string
 		spec string
@@ -129,7 +150,14 @@ func TestIntegrationCRD(t *testing.T) {
 		{"minTargetReplicas 0", withSpec(t, "minTargetReplicas", "0"), "spec.minTargetReplicas: Invalid value: 0: spec.minTargetReplicas in body should be greater than or equal to 1"},
 		{"cooldown negative", withSpec(t, "cooldownPeriod", "-1"), "spec.cooldownPeriod in body should be greater than or equal to 0"},
 		{"cooldown over a week", withSpec(t, "cooldownPeriod", "604801"), "spec.cooldownPeriod in body should be less than or equal to 604800"},
-		{"unknown trigger type", withSpec(t, "triggers", "[{type: cpu, metadata: {query: x, threshold: 1}}]"), `spec.triggers[0].type: Unsupported value: "cpu": supported values: "prometheus"`},
+		{"unknown trigger type", withSpec(t, "triggers", "[{type: cpu, metadata: {query: x, threshold: 1}}]"), `spec.triggers[0].type: Unsupported value: "cpu": supported values: "prometheus", "traffic"`},
+		{"traffic with a query", withSpec(t, "triggers", "[{type: traffic, metadata: {query: x}}]"), "a traffic trigger takes only metadata.threshold and metadata.window"},
+		{"traffic with a server address", withSpec(t, "triggers", "[{type: traffic, metadata: {serverAddress: 'http://p:9090'}}]"), "a traffic trigger takes only"},
+		{"two traffic triggers", withSpec(t, "triggers", "[{type: traffic, metadata: {}}, {type: traffic, metadata: {threshold: 1}}]"), "at most one traffic trigger"},
+		{"traffic window not a duration", withSpec(t, "triggers", "[{type: traffic, metadata: {window: 'a minute'}}]"), "window must be a Go duration between 1s and 1h"},
+		{"traffic window too long", withSpec(t, "triggers", "[{type: traffic, metadata: {window: 2h}}]"), "window must be a Go duration between 1s and 1h"},
+		{"traffic window too short", withSpec(t, "triggers", "[{type: traffic, metadata: {window: 500ms}}]"), "window must be a Go duration between 1s and 1h"},
+		{"window on a prometheus trigger", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, window: 1m}}]"), "metadata.window is for traffic triggers only"},
 		{"prometheus without query", withSpec(t, "triggers", "[{type: prometheus, metadata: {threshold: 1}}]"), "a prometheus trigger needs metadata.query"},
 		{"bad server address", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, serverAddress: 'prometheus:9090'}}]"), "serverAddress must be an http:// or https:// URL"},
 		{"credentials in a header", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, headers: {Authorization: 'Bearer x'}}}]"), "only the tenant headers X-Scope-OrgID and THANOS-TENANT are allowed"},
@@ -169,7 +197,7 @@ func TestIntegrationCRD(t *testing.T) {
 		for _, c := range table.ColumnDefinitions {
 			names = append(names, c.Name)
 		}
-		assert.Equal(t, []string{"Name", "Service", "Target", "Kind", "Mode", "Ready", "Age"}, names)
+		assert.Equal(t, []string{"Name", "Service", "Target", "Kind", "Mode", "Ready", "Why", "Rate", "Age"}, names)
 		require.Len(t, table.Rows, 1)
 		assert.Equal(t, []any{"full", "orders", "orders", "Deployment"}, table.Rows[0].Cells[:4])
 	})

@@ -29,11 +29,18 @@ const (
 )
 
 // TriggerType names a kind of scale-to-zero trigger.
-// +kubebuilder:validation:Enum=prometheus
+// +kubebuilder:validation:Enum=prometheus;traffic
 type TriggerType string
 
-// TriggerTypePrometheus evaluates a Prometheus instant query against a threshold.
-const TriggerTypePrometheus TriggerType = "prometheus"
+const (
+	// TriggerTypePrometheus evaluates a Prometheus instant query against a threshold.
+	TriggerTypePrometheus TriggerType = "prometheus"
+	// TriggerTypeTraffic counts the requests the resolver sidecars see, with nothing else
+	// installed: the leader moves the Service to proxy mode for a while (an observation, its pods
+	// still serving through the sidecars) and the target is idle while the observed rate is at or
+	// below the threshold (docs/operator.md, "Traffic trigger").
+	TriggerTypeTraffic TriggerType = "traffic"
+)
 
 // AutoscalerType names an autoscaler that also manages the target.
 // +kubebuilder:validation:Enum=hpa;keda
@@ -76,6 +83,7 @@ type ElastiServiceSpec struct {
 	// Triggers decide when the target is idle. All of them must say idle. Without triggers the
 	// target is never scaled down by Elasti, but a target scaled to zero by hand is still woken.
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.filter(t, t.type == 'traffic').size() <= 1",message="at most one traffic trigger"
 	// +optional
 	Triggers []ScaleTrigger `json:"triggers,omitempty"`
 
@@ -107,15 +115,19 @@ type ScaleTargetRef struct {
 
 // ScaleTrigger is one signal of activity.
 // +kubebuilder:validation:XValidation:rule="self.type != 'prometheus' || (has(self.metadata.query) && size(self.metadata.query) > 0)",message="a prometheus trigger needs metadata.query"
+// +kubebuilder:validation:XValidation:rule="self.type != 'prometheus' || !has(self.metadata.window)",message="metadata.window is for traffic triggers only"
+// +kubebuilder:validation:XValidation:rule="self.type != 'traffic' || (!has(self.metadata.query) && !has(self.metadata.serverAddress) && !has(self.metadata.uptimeFilter) && !has(self.metadata.headers) && !has(self.metadata.authSecretRef))",message="a traffic trigger takes only metadata.threshold and metadata.window (query, serverAddress, uptimeFilter, headers and authSecretRef are for prometheus triggers)"
 type ScaleTrigger struct {
-	// Type of the trigger. Supported: prometheus.
+	// Type of the trigger: prometheus or traffic.
 	Type TriggerType `json:"type"`
 	// Metadata configures the trigger.
 	Metadata TriggerMetadata `json:"metadata"`
 }
 
-// TriggerMetadata configures a prometheus trigger: the target is idle while the query's value is
-// below the threshold.
+// TriggerMetadata configures a trigger. prometheus: the target is idle while the query's value is
+// below the threshold. traffic: the target is idle while the rate of requests the sidecars saw
+// over the window is at or below the threshold (requests per second; default 0: any request is
+// activity).
 type TriggerMetadata struct {
 	// Query is a PromQL instant query. With several series the largest value counts; an empty
 	// result is an error (append `or vector(0)` to make "no data" mean idle).
@@ -129,7 +141,8 @@ type TriggerMetadata struct {
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^https?://[^ ]+$')",message="serverAddress must be an http:// or https:// URL"
 	// +optional
 	ServerAddress string `json:"serverAddress,omitempty"`
-	// Threshold: the target is idle while the query's value is strictly below it. A number or a
+	// Threshold: prometheus: the target is idle while the query's value is strictly below it;
+	// traffic: idle while the observed requests per second are at or below it (default 0). A number or a
 	// string holding a number ("0.5"). The schema cannot type a value that may be either (CEL does
 	// not see schemaless fields), so a non-numeric threshold is reported by the operator in the
 	// TriggersHealthy condition and a TriggerError Event, and never scales anything down.
@@ -137,6 +150,13 @@ type TriggerMetadata struct {
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +optional
 	Threshold *apiextensionsv1.JSON `json:"threshold,omitempty"`
+	// Window is how far back a traffic trigger measures the request rate, as a Go duration
+	// (default 1m; at most 1h). While an observation is younger than the window, the rate is
+	// measured over the observation so far (at least a second).
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="window must be a Go duration between 1s and 1h, such as 30s or 5m"
+	// +optional
+	Window string `json:"window,omitempty"`
 	// UptimeFilter is a label filter for Prometheus' own `up` series (e.g. container="prometheus").
 	// While that series is missing or not 1, or Prometheus has been up for less than the cooldown,
 	// the trigger reports an error and nothing is scaled down.
@@ -228,6 +248,30 @@ type ElastiServiceStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	SidecarPorts []SidecarPort `json:"sidecarPorts,omitempty"`
+	// Traffic is what the traffic trigger observed (written by the leader; absent without a
+	// traffic trigger).
+	// +optional
+	Traffic *TrafficStatus `json:"traffic,omitempty"`
+}
+
+// TrafficStatus is what the leader knows of a Service's traffic from the resolver sidecars.
+type TrafficStatus struct {
+	// ObservingSince is set while the Service is in proxy mode with its pods running so that the
+	// sidecars count its requests (an observation); unset otherwise.
+	// +optional
+	ObservingSince *metav1.Time `json:"observingSince,omitempty"`
+	// ObservedRate is the request rate, in requests per second, of the leader's last look during
+	// an observation (a decimal string such as "0.25").
+	// +optional
+	ObservedRate string `json:"observedRate,omitempty"`
+	// LastActiveTime is when the Service was last seen active: the observed rate above the
+	// threshold, a scale-up from zero, or the start of this leader's term.
+	// +optional
+	LastActiveTime *metav1.Time `json:"lastActiveTime,omitempty"`
+	// NextObservationTime is when, in serve mode, the next observation starts (LastActiveTime
+	// plus cooldownPeriod).
+	// +optional
+	NextObservationTime *metav1.Time `json:"nextObservationTime,omitempty"`
 }
 
 // SidecarPort is the sidecar port allocated to one Service port.
@@ -254,6 +298,8 @@ type SidecarPort struct {
 // +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.scaleTargetRef.kind`,priority=1
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Why",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Rate",type=string,JSONPath=`.status.traffic.observedRate`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ElastiService struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -86,3 +86,48 @@ func (st *ElastiServiceStatus) SidecarPortFor(name string) (int32, bool) {
 	}
 	return 0, false
 }
+
+// DefaultTrafficWindow is a traffic trigger's window when metadata.window is unset.
+const DefaultTrafficWindow = time.Minute
+
+// TrafficTrigger returns the ElastiService's traffic trigger, nil when it has none.
+func (s *ElastiServiceSpec) TrafficTrigger() *ScaleTrigger {
+	for i := range s.Triggers {
+		if s.Triggers[i].Type == TriggerTypeTraffic {
+			return &s.Triggers[i]
+		}
+	}
+	return nil
+}
+
+// TrafficThreshold returns a traffic trigger's threshold in requests per second: 0 when unset,
+// an error when it is not a number or is negative.
+func (m *TriggerMetadata) TrafficThreshold() (float64, error) {
+	if m.Threshold == nil || len(m.Threshold.Raw) == 0 {
+		return 0, nil
+	}
+	v, err := m.ThresholdValue()
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("threshold %v must not be negative (requests per second)", v)
+	}
+	return v, nil
+}
+
+// TrafficWindow returns a traffic trigger's window: DefaultTrafficWindow when unset, an error
+// when it is not a duration between 1s and 1h (the schema checks the same).
+func (m *TriggerMetadata) TrafficWindow() (time.Duration, error) {
+	if m.Window == "" {
+		return DefaultTrafficWindow, nil
+	}
+	d, err := time.ParseDuration(m.Window)
+	if err != nil {
+		return 0, fmt.Errorf("window %q is not a Go duration such as 30s or 5m", m.Window)
+	}
+	if d < time.Second || d > time.Hour {
+		return 0, fmt.Errorf("window %s must be between 1s and 1h", d)
+	}
+	return d, nil
+}

@@ -62,3 +62,29 @@ func TestClaimantIsTheOldestThenTheFirstByName(t *testing.T) {
 	assert.Equal(t, "a", Claimant([]ElastiService{at("b", 10), at("c", 10), at("a", 10)}).Name)
 	assert.Equal(t, "b", Claimant([]ElastiService{at("a", 11), at("b", 10)}).Name)
 }
+
+func TestTrafficTriggerSettings(t *testing.T) {
+	var none TriggerMetadata
+	th, err := none.TrafficThreshold()
+	require.NoError(t, err)
+	assert.Zero(t, th, "unset: any request is activity")
+	w, err := none.TrafficWindow()
+	require.NoError(t, err)
+	assert.Equal(t, DefaultTrafficWindow, w)
+
+	neg := TriggerMetadata{Threshold: &apiextensionsv1.JSON{Raw: []byte(`-1`)}}
+	_, err = neg.TrafficThreshold()
+	assert.ErrorContains(t, err, "must not be negative")
+	word := TriggerMetadata{Threshold: &apiextensionsv1.JSON{Raw: []byte(`"lots"`)}}
+	_, err = word.TrafficThreshold()
+	assert.ErrorContains(t, err, "not a number")
+	for _, bad := range []string{"soon", "0s", "2h"} {
+		_, err := (&TriggerMetadata{Window: bad}).TrafficWindow()
+		assert.Error(t, err, bad)
+	}
+
+	s := ElastiServiceSpec{Triggers: []ScaleTrigger{{Type: TriggerTypePrometheus}, {Type: TriggerTypeTraffic, Metadata: TriggerMetadata{Window: "30s"}}}}
+	require.NotNil(t, s.TrafficTrigger())
+	assert.Equal(t, "30s", s.TrafficTrigger().Metadata.Window)
+	assert.Nil(t, (&ElastiServiceSpec{}).TrafficTrigger())
+}

@@ -27,7 +27,15 @@ type RequestCount struct {
 	// ignores it when SentAt is before the ElastiService's status.lastScaledDownTime, instead of
 	// waking the target again; requests that still wait are reported again with a new SentAt.
 	SentAt time.Time `json:"sentAt,omitzero"`
+	// Forwarded is how many requests for the service the sidecar forwarded at once (the target
+	// could serve them) since its previous report for the service (optional, 0 when absent). The
+	// traffic trigger sums it over sidecars and operator replicas to measure the request rate.
+	Forwarded int64 `json:"forwarded,omitempty"`
 }
+
+// MaxForwarded bounds RequestCount.Forwarded: far more than one sidecar forwards between two
+// reports a second apart, and small enough that sums cannot overflow.
+const MaxForwarded = 1 << 40
 
 // MaxRequestCountBytes bounds the size of an encoded RequestCount a server should read.
 const MaxRequestCountBytes = 4 << 10
@@ -70,6 +78,8 @@ func (rc RequestCount) Validate() error {
 	switch {
 	case rc.Count < 0:
 		return fmt.Errorf("%w: count must be 0 (activity) or more, got %d", ErrInvalidRequestCount, rc.Count)
+	case rc.Forwarded < 0 || rc.Forwarded > MaxForwarded:
+		return fmt.Errorf("%w: forwarded must be between 0 and %d, got %d", ErrInvalidRequestCount, int64(MaxForwarded), rc.Forwarded)
 	case rc.Svc == "":
 		return fmt.Errorf("%w: svc (the Service name) is required", ErrInvalidRequestCount)
 	case len(rc.Svc) > 63 || !dns1123Label.MatchString(rc.Svc):

@@ -41,6 +41,21 @@ var (
 		Help: "Trigger evaluations that failed (nothing is scaled down after one).",
 	}, []string{"namespace", "elastiservice"})
 
+	trafficObservations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elasti_operator_traffic_observations_total",
+		Help: "Observations of the traffic trigger (the Service in proxy mode, its pods serving, while the sidecars count its requests), by how they ended: active (back to serve), idle (scaled to zero), cancelled (a scale-down that did not happen), stopped (target or sidecars gone, or outside enabledPeriod).",
+	}, []string{"namespace", "elastiservice", "result"})
+
+	trafficObservationSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "elasti_operator_traffic_observation_seconds_total",
+		Help: "Time spent in observations of the traffic trigger (proxy mode with the pods serving), counted when each ends.",
+	}, []string{"namespace", "elastiservice"})
+
+	trafficRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "elasti_operator_traffic_observed_rate",
+		Help: "The request rate (requests per second) the traffic trigger measured at its last look during an observation.",
+	}, []string{"namespace", "elastiservice"})
+
 	sidecarPortsInUse = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "elasti_operator_sidecar_ports_in_use",
 		Help: "Sidecar ports allocated to Service ports (the range's size is elasti_operator_sidecar_ports_total).",
@@ -54,7 +69,8 @@ var (
 
 // The metrics are served on the manager's metrics endpoint (controller-runtime's registry).
 func init() {
-	metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors, sidecarPortsInUse, sidecarPortsTotal)
+	metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors, sidecarPortsInUse, sidecarPortsTotal,
+		trafficObservations, trafficObservationSeconds, trafficRate)
 }
 
 func recordMode(key types.NamespacedName, mode v1alpha1.Mode) {
@@ -78,4 +94,7 @@ func forgetMetrics(key types.NamespacedName) {
 	modeGauge.DeletePartialMatch(l)
 	triggerDuration.DeletePartialMatch(l)
 	triggerErrors.DeletePartialMatch(l)
+	trafficObservations.DeletePartialMatch(l)
+	trafficObservationSeconds.DeletePartialMatch(l)
+	trafficRate.DeletePartialMatch(l)
 }

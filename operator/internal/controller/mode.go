@@ -13,6 +13,7 @@ const (
 	ReasonTargetNotReady  = "TargetNotReady"
 	ReasonTargetNotFound  = "TargetNotFound"
 	ReasonServiceNotFound = "ServiceNotFound"
+	ReasonObserving       = "Observing"
 )
 
 // observation is what the reconciler saw, reduced to what the mode depends on.
@@ -28,6 +29,9 @@ type observation struct {
 	// Draining: the scale-down loop has switched the Service to proxy mode and is about to scale
 	// the target to zero.
 	Draining bool
+	// Observing: the traffic trigger counts the Service's requests in proxy mode (the sidecars
+	// forward them to the pods at once).
+	Observing bool
 	// CurrentMode is status.mode ("" for a new ElastiService).
 	CurrentMode v1alpha1.Mode
 }
@@ -44,6 +48,8 @@ type decision struct {
 //	Service or target missing                 → serve  (nothing to wake; never leave a slice behind)
 //	scale-down in progress (Draining)         → proxy  (sidecars take traffic before the pods go)
 //	target spec.replicas == 0                 → proxy  (sidecars hold requests and wake the target)
+//	observing, target has ready endpoints     → proxy  (sidecars count requests and forward them
+//	                                                   at once: the traffic trigger's observation)
 //	target has ready endpoints                → serve  (Elasti leaves the path)
 //	scaled up, nothing ready, currently proxy → proxy  (waking: keep holding until a pod is ready;
 //	                                                   an endpoint whose pod is being deleted is not ready)
@@ -59,6 +65,8 @@ func decideMode(o observation) decision {
 		return decision{Mode: v1alpha1.ModeProxy, Reason: ReasonScalingDown}
 	case o.TargetSpecReplicas == 0:
 		return decision{Mode: v1alpha1.ModeProxy, Reason: ReasonTargetAtZero}
+	case o.Observing && o.TargetReadyEndpoints > 0:
+		return decision{Mode: v1alpha1.ModeProxy, Reason: ReasonObserving}
 	case o.TargetReadyEndpoints > 0:
 		return decision{Mode: v1alpha1.ModeServe, Reason: ReasonTargetReady}
 	case o.CurrentMode == v1alpha1.ModeProxy:

@@ -29,6 +29,14 @@ func TestDecideMode(t *testing.T) {
 			decision{v1alpha1.ModeProxy, ReasonTargetAtZero}},
 		{"ready", with(func(o *observation) { o.TargetReadyEndpoints = 1; o.CurrentMode = v1alpha1.ModeProxy }),
 			decision{v1alpha1.ModeServe, ReasonTargetReady}},
+		{"observing with ready pods", with(func(o *observation) { o.Observing = true; o.TargetReadyEndpoints = 1 }),
+			decision{v1alpha1.ModeProxy, ReasonObserving}},
+		{"observing, pods gone from serve: not fronted", with(func(o *observation) { o.Observing = true; o.CurrentMode = v1alpha1.ModeServe }),
+			decision{v1alpha1.ModeServe, ReasonTargetNotReady}},
+		{"observing at zero: the target is at zero", with(func(o *observation) { o.Observing = true; o.TargetSpecReplicas = 0; o.TargetReadyEndpoints = 1 }),
+			decision{v1alpha1.ModeProxy, ReasonTargetAtZero}},
+		{"draining wins over observing", with(func(o *observation) { o.Observing = true; o.Draining = true; o.TargetReadyEndpoints = 1 }),
+			decision{v1alpha1.ModeProxy, ReasonScalingDown}},
 		{"waking from proxy", with(func(o *observation) { o.CurrentMode = v1alpha1.ModeProxy }),
 			decision{v1alpha1.ModeProxy, ReasonWaking}},
 		{"not ready while serving", with(func(o *observation) { o.CurrentMode = v1alpha1.ModeServe }),
@@ -60,6 +68,8 @@ func TestReadyCondition(t *testing.T) {
 		{"proxy with sidecars", decision{v1alpha1.ModeProxy, ReasonTargetAtZero}, 2, metav1.ConditionTrue, ReasonTargetAtZero},
 		{"waking with sidecars", decision{v1alpha1.ModeProxy, ReasonWaking}, 1, metav1.ConditionTrue, ReasonWaking},
 		{"proxy without sidecars", decision{v1alpha1.ModeProxy, ReasonTargetAtZero}, 0, metav1.ConditionFalse, ReasonNoReadySidecars},
+		{"observing with sidecars", decision{v1alpha1.ModeProxy, ReasonObserving}, 2, metav1.ConditionTrue, ReasonObserving},
+		{"observing without sidecars", decision{v1alpha1.ModeProxy, ReasonObserving}, 0, metav1.ConditionFalse, ReasonNoReadySidecars},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,7 +22,8 @@ import (
 // endpoints of the Service's own EndpointSlices. svc is nil when the Service does not exist.
 func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService) (observation, *corev1.Service, error) {
 	key := client.ObjectKeyFromObject(es)
-	obs := observation{CurrentMode: es.Status.Mode, Draining: r.Tracker.Draining(key)}
+	traffic, _ := r.Tracker.Traffic(key)
+	obs := observation{CurrentMode: es.Status.Mode, Draining: r.Tracker.Draining(key), Observing: traffic.observing()}
 	svc := &corev1.Service{}
 	switch err := r.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.Service}, svc); {
 	case apierrors.IsNotFound(err):

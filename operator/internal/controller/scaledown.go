@@ -33,49 +33,50 @@ func (l *ScaleDownLoop) portsAllocated(ctx context.Context, es *v1alpha1.ElastiS
 	return portsComplete(es, svc), nil
 }
 
-// scaleDown carries out steps 4–7 of ScaleDownLoop for one ElastiService decided idle at decided.
-func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiService, decided time.Time) {
+// scaleDown carries out steps 4–7 of ScaleDownLoop for one ElastiService decided idle at decided,
+// and reports whether the target was scaled to zero.
+func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiService, decided time.Time) bool {
 	r := l.Reconciler
 	key := client.ObjectKeyFromObject(es)
 	logger := log.FromContext(ctx)
 	if ok, err := l.portsAllocated(ctx, es); err != nil || !ok {
 		if err != nil {
 			logger.Error(err, "checking sidecar ports")
-			return
+			return false
 		}
 		l.setBlocked(ctx, es, blockedState{ReasonSidecarPortsExhausted,
 			"idle, but not scaled down: a Service port has no sidecar port (see the Ready condition), so it would be unreachable at zero"})
-		return
+		return false
 	}
 	if n, err := l.readySidecars(ctx); err != nil || n == 0 {
 		if err != nil {
 			logger.Error(err, "listing resolver sidecars")
-			return
+			return false
 		}
 		l.setBlocked(ctx, es, blockedState{ReasonNoReadySidecars,
 			"idle, but not scaled down: no ready resolver sidecar could hold requests while the target is at zero"})
-		return
+		return false
 	}
 	logger.Info("idle for the cooldown period; switching to proxy mode before scaling to zero", "cooldown", es.Spec.Cooldown())
 	r.Tracker.StartDrain(key, decided)
 	r.Enqueue(ctx, es)
 	if err := l.waitForAcks(ctx, es); err != nil {
 		l.cancel(ctx, es, ReasonSidecarAckTimeout, fmt.Sprintf("scale-down cancelled: %v", err))
-		return
+		return false
 	}
 	fresh := &v1alpha1.ElastiService{}
 	if err := l.APIReader.Get(ctx, key, fresh); err != nil {
 		l.cancel(ctx, es, ReasonScaleDownFailed, fmt.Sprintf("scale-down cancelled: re-reading the ElastiService: %v", err))
-		return
+		return false
 	}
 	if !fresh.DeletionTimestamp.IsZero() {
 		l.cancel(ctx, es, ReasonScaleDownFailed, "scale-down cancelled: the ElastiService is being deleted")
-		return
+		return false
 	}
 	if t, ok := annotatedActivity(fresh); ok && !t.Before(decided.Truncate(time.Second)) {
 		l.lastActive[key] = l.now()
 		l.cancel(ctx, es, ReasonRequestReceived, "scale-down cancelled: a request arrived while the Service was being switched to proxy mode")
-		return
+		return false
 	}
 	if err := r.Scaler.ScaleToZero(ctx, fresh); err != nil {
 		recordScale(key, DirectionDown, ResultError)
@@ -83,7 +84,7 @@ func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiServic
 		l.setBlocked(ctx, es, blockedState{ReasonScaleDownFailed, fmt.Sprintf("scaling to zero failed: %v", err)})
 		r.event(es, "Warning", ReasonScaleDownFailed, "ScaleDown", "scaling %s to zero failed: %v", targetName(es), err)
 		r.Enqueue(ctx, es)
-		return
+		return false
 	}
 	recordScale(key, DirectionDown, ResultSuccess)
 	logger.Info("scaled target to zero", "kind", es.Spec.ScaleTargetRef.Kind, "target", es.Spec.ScaleTargetRef.Name)
@@ -93,6 +94,7 @@ func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiServic
 	r.Tracker.EndDrain(key)
 	r.Tracker.SetBlocked(key, blockedState{})
 	r.Enqueue(ctx, es)
+	return true
 }
 
 // cancel ends a scale-down in progress: the reconciler returns the Service to serve mode.

@@ -64,9 +64,15 @@ type ScaleDownLoop struct {
 	Evaluator IdleEvaluator
 	// InEnabledPeriod reports whether now is inside the window (triggers.InEnabledPeriod).
 	InEnabledPeriod func(p *v1alpha1.EnabledPeriod, now time.Time) (bool, error)
+	// Traffic measures the requests the sidecars forward, for traffic triggers (*traffic.Meter);
+	// without it a traffic trigger reports an error and scales nothing down.
+	Traffic TrafficMeter
 	// PollInterval and AckTimeout: see the flags; defaults when 0.
 	PollInterval time.Duration
 	AckTimeout   time.Duration
+	// ObserveInterval: how often the services under observation are looked at between polls
+	// (DefaultObserveInterval when 0).
+	ObserveInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -77,7 +83,9 @@ type ScaleDownLoop struct {
 // NeedLeaderElection makes the manager run the loop on the leader only.
 func (l *ScaleDownLoop) NeedLeaderElection() bool { return true }
 
-// Start polls until ctx ends (manager.Runnable). The first poll happens at once.
+// Start polls until ctx ends (manager.Runnable). The first poll happens at once; between polls,
+// the services under observation (traffic triggers) are looked at every ObserveInterval, from
+// the same goroutine.
 func (l *ScaleDownLoop) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("scaledown")
 	ctx = log.IntoContext(ctx, logger)
@@ -85,8 +93,19 @@ func (l *ScaleDownLoop) Start(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	logger.Info("scale-down loop started (this replica is the leader)", "pollInterval", interval)
-	wait.UntilWithContext(ctx, l.Poll, interval)
+	observe := l.ObserveInterval
+	if observe <= 0 {
+		observe = DefaultObserveInterval
+	}
+	logger.Info("scale-down loop started (this replica is the leader)", "pollInterval", interval, "observeInterval", observe)
+	var lastPoll time.Time
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if time.Since(lastPoll) >= interval {
+			lastPoll = time.Now()
+			l.Poll(ctx)
+		}
+		l.observeTick(ctx)
+	}, min(observe, interval))
 	return nil
 }
 
@@ -130,6 +149,7 @@ func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService
 		l.lastActive[key] = now
 	}
 	if !l.inPeriod(ctx, es, now) {
+		l.stopObservation(ctx, es, "outside enabledPeriod")
 		return
 	}
 	spec, _, err := l.Reconciler.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
@@ -141,6 +161,15 @@ func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService
 	}
 	idle, err := l.evaluate(ctx, es)
 	if err != nil {
+		l.stopObservation(ctx, es, "a trigger could not be evaluated")
+		return
+	}
+	if es.Spec.TrafficTrigger() != nil {
+		if !idle {
+			l.lastActive[key] = now
+			l.setBlocked(ctx, es, blockedState{})
+		}
+		l.considerTraffic(ctx, es, idle, spec, true)
 		return
 	}
 	if !idle {
@@ -178,21 +207,29 @@ func (l *ScaleDownLoop) inPeriod(ctx context.Context, es *v1alpha1.ElastiService
 	return err == nil && in
 }
 
-// evaluate runs the triggers and records the outcome (metrics, Tracker, Event on error).
+// evaluate runs the triggers other than the traffic trigger (true when there are none) and
+// records the outcome (metrics, Tracker, Event on error).
 func (l *ScaleDownLoop) evaluate(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
 	key := client.ObjectKeyFromObject(es)
+	others := es
+	if es.Spec.TrafficTrigger() != nil {
+		others = es.DeepCopy()
+		others.Spec.Triggers = others.Spec.Triggers[:0]
+		for _, t := range es.Spec.Triggers {
+			if t.Type != v1alpha1.TriggerTypeTraffic {
+				others.Spec.Triggers = append(others.Spec.Triggers, t)
+			}
+		}
+		if len(others.Spec.Triggers) == 0 {
+			return true, nil // the traffic trigger reports its own outcome (considerTraffic)
+		}
+	}
 	start := time.Now()
-	idle, err := l.Evaluator.Idle(ctx, es)
+	idle, err := l.Evaluator.Idle(ctx, others)
 	triggerDuration.WithLabelValues(key.Namespace, key.Name).Observe(time.Since(start).Seconds())
 	r := l.Reconciler
 	if err != nil {
-		triggerErrors.WithLabelValues(key.Namespace, key.Name).Inc()
-		msg := fmt.Sprintf("trigger evaluation failed, so nothing is scaled down: %v", err)
-		if r.Tracker.SetTriggers(key, triggerState{Healthy: false, Message: msg}) {
-			r.event(es, "Warning", "TriggerError", "EvaluateTriggers", "%s", msg)
-			r.Enqueue(ctx, es)
-		}
-		log.FromContext(ctx).Info("trigger evaluation failed", "error", err.Error())
+		l.triggerFailed(ctx, es, err)
 		return false, err
 	}
 	msg := "triggers say active"
@@ -203,6 +240,20 @@ func (l *ScaleDownLoop) evaluate(ctx context.Context, es *v1alpha1.ElastiService
 		r.Enqueue(ctx, es)
 	}
 	return idle, nil
+}
+
+// triggerFailed records a trigger that could not be evaluated: TriggersHealthy=False and a
+// TriggerError Event (once per change), and nothing is scaled down.
+func (l *ScaleDownLoop) triggerFailed(ctx context.Context, es *v1alpha1.ElastiService, err error) {
+	r := l.Reconciler
+	key := client.ObjectKeyFromObject(es)
+	triggerErrors.WithLabelValues(key.Namespace, key.Name).Inc()
+	msg := fmt.Sprintf("trigger evaluation failed, so nothing is scaled down: %v", err)
+	if r.Tracker.SetTriggers(key, triggerState{Healthy: false, Message: msg}) {
+		r.event(es, "Warning", "TriggerError", "EvaluateTriggers", "%s", msg)
+		r.Enqueue(ctx, es)
+	}
+	log.FromContext(ctx).Info("trigger evaluation failed", "error", err.Error())
 }
 
 // lastActivity is the latest sign of activity: the loop's own, lastScaledUpTime, and the

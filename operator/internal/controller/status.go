@@ -52,6 +52,8 @@ func (r *Reconciler) setStatus(es *v1alpha1.ElastiService, obs observation, d de
 		set(v1alpha1.ConditionScaledToZero, metav1.ConditionFalse, ReasonTargetRunning, fmt.Sprintf("%s has %d replicas", targetName(es), obs.TargetSpecReplicas))
 	}
 
+	setTrafficStatus(es, r.Tracker)
+
 	switch trig, evaluated := r.Tracker.Triggers(key); {
 	case len(es.Spec.Triggers) == 0:
 		set(v1alpha1.ConditionTriggersHealthy, metav1.ConditionTrue, ReasonNoTriggers, "no triggers: Elasti never scales this target down, but wakes it when it is at zero")
@@ -75,9 +77,14 @@ func readyCondition(es *v1alpha1.ElastiService, d decision, readySidecars int) (
 		return metav1.ConditionTrue, d.Reason, "the Service points at the target's ready pods"
 	case d.Mode == v1alpha1.ModeServe:
 		return metav1.ConditionFalse, d.Reason, "the target is scaled up but none of its pods is ready"
+	case readySidecars == 0 && d.Reason == ReasonObserving:
+		return metav1.ConditionFalse, ReasonNoReadySidecars,
+			"proxy mode to count requests, but no resolver sidecar is ready: the observation ends at the leader's next look"
 	case readySidecars == 0:
 		return metav1.ConditionFalse, ReasonNoReadySidecars,
 			"proxy mode, but no resolver sidecar is ready: requests to the Service fail until a gateway pod with the sidecar runs"
+	case d.Reason == ReasonObserving:
+		return metav1.ConditionTrue, d.Reason, fmt.Sprintf("proxy mode while the traffic trigger counts requests: %d ready resolver sidecars forward them to the target's pods at once", readySidecars)
 	default:
 		return metav1.ConditionTrue, d.Reason, fmt.Sprintf("proxy mode: %d ready resolver sidecars hold requests and wake the target", readySidecars)
 	}
@@ -125,4 +132,30 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, es *v1alpha1.Elast
 		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
+}
+
+// setTrafficStatus writes status.traffic from what the leader's traffic trigger knows. A new
+// leader knows nothing yet: the status written by the previous one stays until its first look.
+func setTrafficStatus(es *v1alpha1.ElastiService, t *Tracker) {
+	if es.Spec.TrafficTrigger() == nil {
+		es.Status.Traffic = nil
+		return
+	}
+	st, ok := t.Traffic(client.ObjectKeyFromObject(es))
+	if !ok {
+		return
+	}
+	at := func(t time.Time) *metav1.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &metav1.Time{Time: t.UTC().Truncate(time.Second)}
+	}
+	next := at(st.Next)
+	if st.observing() {
+		next = nil
+	}
+	es.Status.Traffic = &v1alpha1.TrafficStatus{
+		ObservingSince: at(st.ObservingSince), ObservedRate: st.Rate, LastActiveTime: at(st.LastActive), NextObservationTime: next,
+	}
 }

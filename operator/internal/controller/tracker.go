@@ -16,7 +16,25 @@ type Tracker struct {
 	draining map[types.NamespacedName]time.Time
 	triggers map[types.NamespacedName]triggerState
 	blocked  map[types.NamespacedName]blockedState
+	traffic  map[types.NamespacedName]trafficState
 }
+
+// trafficState is what the traffic trigger knows of one service (trafficloop.go).
+type trafficState struct {
+	// ObservingSince: an observation runs since then (zero: none runs).
+	ObservingSince time.Time
+	// LastActive: the traffic trigger last saw the service active then.
+	LastActive time.Time
+	// Rate is the last rate measured during an observation, as status shows it ("" before one).
+	Rate string
+	// Next is when the next observation is due (zero when none is planned).
+	Next time.Time
+	// OthersIdle: at the last poll, every other trigger said idle.
+	OthersIdle bool
+}
+
+// observing reports whether an observation runs.
+func (s trafficState) observing() bool { return !s.ObservingSince.IsZero() }
 
 // triggerState is the result of the last trigger evaluation.
 type triggerState struct {
@@ -35,7 +53,40 @@ func NewTracker() *Tracker {
 		draining: map[types.NamespacedName]time.Time{},
 		triggers: map[types.NamespacedName]triggerState{},
 		blocked:  map[types.NamespacedName]blockedState{},
+		traffic:  map[types.NamespacedName]trafficState{},
 	}
+}
+
+// Traffic returns the traffic trigger's state of key, false when there is none.
+func (t *Tracker) Traffic(key types.NamespacedName) (trafficState, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.traffic[key]
+	return s, ok
+}
+
+// SetTraffic records the traffic trigger's state of key; it returns true when what status shows
+// of it changed (the observation, the rate, the last activity or the next observation).
+func (t *Tracker) SetTraffic(key types.NamespacedName, s trafficState) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, ok := t.traffic[key]
+	t.traffic[key] = s
+	return !ok || !old.ObservingSince.Equal(s.ObservingSince) || !old.LastActive.Equal(s.LastActive) ||
+		old.Rate != s.Rate || !old.Next.Equal(s.Next)
+}
+
+// Observing returns the keys of the services under observation.
+func (t *Tracker) Observing() []types.NamespacedName {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []types.NamespacedName
+	for k, s := range t.traffic {
+		if s.observing() {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // StartDrain marks a scale-down of key, decided at, as in progress: the reconciler keeps the
@@ -107,4 +158,5 @@ func (t *Tracker) Forget(key types.NamespacedName) {
 	delete(t.draining, key)
 	delete(t.triggers, key)
 	delete(t.blocked, key)
+	delete(t.traffic, key)
 }

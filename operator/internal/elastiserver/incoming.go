@@ -86,6 +86,9 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, msg)
 		return
 	}
+	if s.opts.Traffic != nil && rc.Forwarded > 0 {
+		s.opts.Traffic.Add(rc.Key(), rc.Forwarded, s.opts.Now())
+	}
 	if err := s.markActive(ctx, es); err != nil {
 		log.Error(err, "recording activity") // the wake-up matters more; carry on
 	}

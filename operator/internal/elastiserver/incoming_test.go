@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,4 +247,35 @@ func TestReportSentBeforeTheScaleDownNeverWakes(t *testing.T) {
 			}
 		})
 	}
+}
+
+type countedTraffic struct {
+	mu    sync.Mutex
+	added map[string]int64
+}
+
+func (c *countedTraffic) Add(key string, n int64, _ time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.added[key] += n
+}
+
+// TestForwardedRequestsAreCounted: the forwarded count of activity reports goes to the traffic
+// counter; reports refused before the lookup (unknown service) add nothing.
+func TestForwardedRequestsAreCounted(t *testing.T) {
+	f := newFixture(t, elastiService("shop", "orders", "orders"), gatewayPod("gw-1"))
+	counted := &countedTraffic{added: map[string]int64{}}
+	f.srv.opts.Traffic = counted
+	for _, body := range []string{
+		`{"count":0,"svc":"orders","namespace":"shop","forwarded":7}`,
+		`{"count":0,"svc":"orders","namespace":"shop","forwarded":5}`,
+		`{"count":0,"svc":"orders","namespace":"shop"}`,
+	} {
+		w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(body))
+		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	}
+	w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":0,"svc":"nobody","namespace":"shop","forwarded":9}`))
+	require.Equal(t, http.StatusNotFound, w.Code)
+	assert.Equal(t, map[string]int64{"shop/orders": 12}, counted.added)
+	assert.Empty(t, f.scaler.calls, "forwarded requests wake nothing")
 }

@@ -89,12 +89,20 @@ type Options struct {
 	// ActivityInterval: the last-activity annotation of one ElastiService is patched at most this
 	// often; default 5s.
 	ActivityInterval time.Duration
+	// Traffic, when set, counts the requests sidecars report as forwarded (RequestCount.Forwarded)
+	// for the traffic trigger (*traffic.Ledger).
+	Traffic TrafficCounter
 	// HeartbeatInterval of the streams; default stream.HeartbeatInterval.
 	HeartbeatInterval time.Duration
 	// WriteTimeout bounds the write of one stream message to a slow sidecar; default 30s.
 	WriteTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// TrafficCounter adds forwarded requests reported for a service ("namespace/name") at a time.
+type TrafficCounter interface {
+	Add(key string, n int64, at time.Time)
 }
 
 // Server is the elastiserver: a manager.Runnable that every replica runs.

@@ -75,6 +75,9 @@ type serviceReports struct {
 	activity atomic.Bool
 	// lastSent is the UnixNano time of the last report attempt.
 	lastSent atomic.Int64
+	// forwarded counts the requests forwarded at once since the last report that carried the
+	// count (RequestCount.Forwarded: the traffic trigger's measure).
+	forwarded atomic.Int64
 }
 
 // New returns a client; its report loops stop when ctx is done.
@@ -111,10 +114,14 @@ func (c *Client) Forget(key string) { c.services.Delete(key) }
 // the background unless one is already in flight for the service.
 func (c *Client) Held(ns, svc string) { c.start(c.service(ns, svc)) }
 
-// Activity reports a request for a proxy-mode service that was forwarded without holding, at
-// most once per ActivityInterval per service.
+// Activity counts a request for a proxy-mode service that was forwarded without holding and
+// reports it: at most one report per ActivityInterval per service, each carrying how many
+// requests were forwarded since the previous one. While requests keep being forwarded, the
+// report loop sends one report per interval, so that every forwarded request is counted within an
+// interval of being forwarded.
 func (c *Client) Activity(ns, svc string) {
 	l := c.service(ns, svc)
+	l.forwarded.Add(1)
 	last, now := l.lastSent.Load(), time.Now().UnixNano()
 	// The compare-and-swap lets exactly one of many concurrent requests claim the report.
 	if time.Duration(now-last) < c.activityInterval || !l.lastSent.CompareAndSwap(last, now) {
@@ -124,21 +131,44 @@ func (c *Client) Activity(ns, svc string) {
 	c.start(l)
 }
 
-// start runs the service's report loop unless it runs already.
+// start runs the service's report loop unless it runs already. The loop and its "more work?"
+// check read the service's current state, not l: a service forgotten and seen again while a
+// loop for it still runs gets a new state, which that loop must report.
 func (c *Client) start(l *serviceReports) {
 	key := l.ns + "/" + l.svc
-	c.loops.Go(key, func() { c.loop(l) }, func() bool {
-		return c.ctx.Err() == nil && (c.waiting(key) > 0 || l.activity.Load())
+	c.loops.Go(key, func() { c.loop(l.ns, l.svc) }, func() bool {
+		cur := c.current(key)
+		return c.ctx.Err() == nil && (c.waiting(key) > 0 || (cur != nil && cur.activity.Load()))
 	})
 }
 
+// current returns the state of key, nil when it has none (never seen, or forgotten).
+func (c *Client) current(key string) *serviceReports {
+	if l, ok := c.services.Load(key); ok {
+		return l.(*serviceReports)
+	}
+	return nil
+}
+
+// maxActivityFailures: after this many activity reports in a row failed, the loop stops sending
+// them; the requests counted so far go with the next report (a new forwarded request starts one).
+const maxActivityFailures = 5
+
 // loop reports for one service while requests wait or an activity report is pending, and
 // returns when there is nothing left to report or the client stops.
-func (c *Client) loop(l *serviceReports) {
-	key := l.ns + "/" + l.svc
+func (c *Client) loop(ns, svc string) {
+	key := ns + "/" + svc
 	backoff := c.retryDuration
+	activityFailures := 0
 	for {
 		n := c.waiting(key)
+		l := c.current(key)
+		if l == nil {
+			if n == 0 {
+				return // forgotten, and nothing waits
+			}
+			l = c.service(ns, svc) // forgotten while requests wait: they are still reported
+		}
 		activity := l.activity.Swap(false)
 		if n == 0 && !activity {
 			return
@@ -147,7 +177,11 @@ func (c *Client) loop(l *serviceReports) {
 		// n == 0: an activity report (count 0), which marks the service active but never wakes it.
 		// SentAt: every attempt says when it saw n requests waiting, so that the elastiserver can
 		// ignore one that arrives after a deliberate scale to zero (a retry, a slow network).
-		err := c.send(messages.RequestCount{Count: n, Svc: l.svc, Namespace: l.ns, SentAt: time.Now()})
+		fwd := l.forwarded.Swap(0)
+		err := c.send(messages.RequestCount{Count: n, Svc: l.svc, Namespace: l.ns, SentAt: time.Now(), Forwarded: fwd})
+		if err != nil {
+			l.forwarded.Add(fwd) // counted with the next report instead
+		}
 		if c.observe != nil {
 			c.observe(key, err)
 		}
@@ -162,12 +196,48 @@ func (c *Client) loop(l *serviceReports) {
 			backoff = c.retryDuration
 		}
 		if n == 0 {
+			// An activity report. Requests forwarded after it are counted by the next one, sent an
+			// interval later (or after the backoff when it failed); requests held meanwhile end
+			// the pause at once.
+			if err != nil {
+				activityFailures++
+			} else {
+				activityFailures = 0
+			}
+			pause := c.activityInterval
+			if err != nil {
+				pause = max(pause, wait)
+			}
+			if activityFailures >= maxActivityFailures || !c.pauseUnlessHeld(key, pause) {
+				return
+			}
+			if l.forwarded.Load() > 0 {
+				l.activity.Store(true)
+			}
 			continue
 		}
 		if !c.sleep(key, wait) {
 			return
 		}
 	}
+}
+
+// pauseUnlessHeld waits d, returning early when requests start waiting for key (they must be
+// reported at once); false when shutting down.
+func (c *Client) pauseUnlessHeld(key string, d time.Duration) bool {
+	const tick = 50 * time.Millisecond
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c.waiting(key) > 0 {
+			return true
+		}
+		select {
+		case <-c.ctx.Done():
+			return false
+		case <-time.After(min(tick, time.Until(deadline))):
+		}
+	}
+	return c.ctx.Err() == nil
 }
 
 // sleep waits d, returning early when the requests stopped waiting; false when shutting down.

@@ -28,6 +28,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, time.Hour)
+}
+
+// newFixtureWith is newFixture with the given ActivityInterval.
+func newFixtureWith(t *testing.T, activityInterval time.Duration) *fixture {
+	t.Helper()
 	f := &fixture{op: stuboperator.Start("tok")}
 	t.Cleanup(f.op.Close)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -43,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 		RetryDuration:    10 * time.Millisecond,
 		MaxRetryDuration: 40 * time.Millisecond,
 		ResendInterval:   time.Hour,
-		ActivityInterval: time.Hour,
+		ActivityInterval: activityInterval,
 		Observe: func(_ string, err error) {
 			f.mu.Lock()
 			f.results = append(f.results, err)
@@ -226,7 +232,7 @@ func TestStopsWithContext(t *testing.T) {
 }
 
 func TestForgetDropsTheServiceState(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, 20*time.Millisecond)
 	f.client.Activity("shop", "orders")
 	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok == 1 }, 5*time.Second, 5*time.Millisecond)
 	f.client.Forget("shop/orders")
@@ -235,4 +241,61 @@ func TestForgetDropsTheServiceState(t *testing.T) {
 	f.client.Activity("shop", "orders")
 	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok == 2 }, 5*time.Second, 5*time.Millisecond,
 		"a forgotten service starts afresh: its activity interval is not remembered")
+}
+
+// forwardedSum adds RequestCount.Forwarded over the reports received so far.
+func (f *fixture) forwardedSum() (sum int64, reports int) {
+	for _, rc := range f.op.RequestCounts() {
+		sum += rc.Forwarded
+		reports++
+	}
+	return sum, reports
+}
+
+// TestEveryForwardedRequestIsCounted: requests forwarded in bursts, some right after a report,
+// are all counted, in reports at most one per interval, and the loop ends once they stop.
+func TestEveryForwardedRequestIsCounted(t *testing.T) {
+	const interval = 30 * time.Millisecond
+	f := newFixtureWith(t, interval)
+	start := time.Now()
+	total := 0
+	for burst := range 10 {
+		for range burst + 1 {
+			f.client.Activity("shop", "orders")
+			total++
+		}
+		time.Sleep(interval / 3)
+	}
+	elapsed := time.Since(start)
+	require.Eventually(t, func() bool { sum, _ := f.forwardedSum(); return sum == int64(total) }, 5*time.Second, 5*time.Millisecond,
+		"every forwarded request is counted, including those after the last report")
+	require.Eventually(t, func() bool { return !f.client.loops.Running("shop/orders") }, 5*time.Second, 5*time.Millisecond,
+		"the loop ends when nothing more is forwarded")
+	_, reports := f.forwardedSum()
+	assert.LessOrEqual(t, reports, int(elapsed/interval)+3, "at most one report per interval")
+	for _, rc := range f.op.RequestCounts() {
+		assert.Zero(t, rc.Count, "forwarded requests never wake anything")
+	}
+}
+
+// TestForwardedCountSurvivesAFailedReport: a report the operator refused is not lost: its count
+// goes with the next report.
+func TestForwardedCountSurvivesAFailedReport(t *testing.T) {
+	f := newFixtureWith(t, 20*time.Millisecond)
+	f.op.RequestCountStatus.Store(http.StatusServiceUnavailable)
+	for range 7 {
+		f.client.Activity("shop", "orders")
+	}
+	require.Eventually(t, func() bool { _, failed := f.errors(); return failed >= 1 }, 5*time.Second, 5*time.Millisecond)
+	f.op.RequestCountStatus.Store(http.StatusOK)
+	f.client.Activity("shop", "orders")
+	require.Eventually(t, func() bool { ok, _ := f.errors(); return ok >= 1 }, 5*time.Second, 5*time.Millisecond)
+	var accepted int64
+	require.Eventually(t, func() bool {
+		// The stub records refused reports too: only the count of the last one, accepted, is new.
+		rcs := f.op.RequestCounts()
+		accepted = rcs[len(rcs)-1].Forwarded
+		return !f.client.loops.Running("shop/orders")
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, int64(8), accepted, "the refused reports' requests went with the accepted one")
 }
