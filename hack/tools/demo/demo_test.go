@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -137,6 +138,10 @@ func TestFlags(t *testing.T) {
 	tt.write(&b)
 	assert.Equal(t, "  cluster up                                                            5.582s\n"+
 		"  a=b label                                                             1.000s\n", b.String())
+	long := strings.Repeat("x", 70)
+	b.Reset()
+	timings{{"short", 1}, {long, 2}}.write(&b)
+	assert.Equal(t, "  short"+strings.Repeat(" ", 65)+"    1.000s\n  "+long+"    2.000s\n", b.String())
 
 	ids := imageIDs{}
 	require.NoError(t, ids.Set("gateway=import@sha256:a"))

@@ -32,10 +32,15 @@ func (t *timings) Set(v string) error {
 	return nil
 }
 
-// write prints the table: the label padded to one column, seconds with milliseconds.
+// write prints the table: the labels padded to the longest (at least 66 characters), seconds
+// with milliseconds.
 func (t timings) write(w io.Writer) {
+	width := 66
 	for _, r := range t {
-		fmt.Fprintf(w, "  %-66s %8.3fs\n", r.label, r.seconds)
+		width = max(width, len(r.label))
+	}
+	for _, r := range t {
+		fmt.Fprintf(w, "  %-*s %8.3fs\n", width, r.label, r.seconds)
 	}
 }
 
