@@ -64,7 +64,7 @@ log "ensure took $(( $(date +%s) - t0 ))s"
 log "3. deps.sh check ${GROUPS_[*]} and the tools"
 in_root bash /elasti/hack/deps/deps.sh check "${GROUPS_[@]}" || die "check fails after ensure"
 if [[ " ${GROUPS_[*]} " == *" cluster "* ]]; then
-  in_root bash -c 'containerd --version; runc --version | head -1; ctr --version; iptables --version; conntrack --version;
+  in_root bash -c 'containerd --version; runc --version | head -1; ctr --version; iptables --version; git --version;
     openssl version; ip -V; curl --version | head -1; ls /usr/lib/cni | tr "\n" " "; echo' 2>&1 | sed 's/^/    | /' >&2
 fi
 log "passed: a fresh $SUITE root got what ${GROUPS_[*]} needs from deps.sh alone"
