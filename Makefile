@@ -76,7 +76,7 @@ verify: generate manifests shellcheck ## Generated files up to date, gofmt clean
 SHELL_SCRIPTS = $$(git ls-files '*.sh' .ci/run)
 .PHONY: shellcheck
 shellcheck: ## shellcheck every shell script (settings in .shellcheckrc).
-	@command -v shellcheck >/dev/null || { echo "shellcheck is missing: apt-get install shellcheck (.ci/run installs it)"; exit 1; }
+	@hack/deps/deps.sh ensure ci
 	shellcheck $(SHELL_SCRIPTS)
 
 ##@ Tools

@@ -63,20 +63,8 @@ can_run() {
   why=""
   [ "$(id -u)" = 0 ] || { why="not root (the local cluster needs network namespaces, iptables and mounts)"; return 1; }
   [ -r /proc/sys/net/ipv4/ip_forward ] || { why="no /proc/sys/net (not a full network stack)"; return 1; }
-  local pkgs=() t
-  for t in containerd runc ctr iptables ip6tables conntrack openssl ip; do command -v "$t" >/dev/null || pkgs+=("$t"); done
-  [ -x /usr/lib/cni/bridge ] || pkgs+=(cni-plugins)
-  if [ ${#pkgs[@]} -gt 0 ]; then
-    if command -v apt-get >/dev/null; then
-      say "installing what the local cluster needs (missing: ${pkgs[*]})"
-      if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        containerd runc containernetworking-plugins iptables conntrack openssl iproute2 >/dev/null; }; then
-        why="apt-get could not install containerd, runc, CNI plugins, iptables, conntrack"; return 1
-      fi
-    else
-      why="missing ${pkgs[*]} and no apt-get to install them"; return 1
-    fi
-  fi
+  # What the local cluster needs from Debian (hack/deps/packages.txt, group cluster).
+  hack/deps/deps.sh ensure cluster || { why="Debian packages missing (above)"; return 1; }
   iptables -w 5 -S >/dev/null 2>&1 || { why="iptables does not work here ($(iptables -S 2>&1 | head -1))"; return 1; }
   if ! { ip netns add elasti-ci-probe 2>/dev/null && ip netns del elasti-ci-probe; }; then
     why="cannot create network namespaces"; return 1
@@ -88,15 +76,8 @@ can_run_kind() {
   why=""
   if timeout 10 docker info >/dev/null 2>&1; then return 0; fi
   [ "$(id -u)" = 0 ] || { why="no Docker engine answers, and starting the project's own needs root"; return 1; }
-  if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
-    command -v apt-get >/dev/null || { why="no Docker engine, and no apt-get to install docker.io"; return 1; }
-    say "installing what the kind provider needs (docker.io, debootstrap)"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap jq >/dev/null; }; then
-      why="apt-get could not install docker.io and debootstrap"
-      return 1
-    fi
-  fi
-  return 0
+  # docker.io, debootstrap, jq (hack/deps/packages.txt, group kind).
+  hack/deps/deps.sh ensure kind || { why="Debian packages missing (above)"; return 1; }
 }
 
 say "provider: $P (ELASTI_CLUSTER_PROVIDER; docs/cluster.md, \"Providers\")"

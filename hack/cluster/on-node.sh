@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a program where the cluster's pod IPs and ClusterIPs answer, as root: on the local cluster
 # that is this machine; on kind it is the node container, so the binary (static, CGO_ENABLED=0) is
-# copied there and run with `docker exec`. Used by `make test-e2e` and `make bench-e2e`.
+# copied there and run with `docker exec`. Used by `make test-e2e`, `make bench-e2e` and `make demo`
+# (hack/tools/demo).
 #
 # On kind, KUBECONFIG is the node's admin.conf, E2E_* variables are passed through, and each
 # argument that names a path under the repository is replaced by a path in the node; files written

@@ -9,11 +9,10 @@ set -euo pipefail
 . "$(dirname "$0")/pki.sh"
 . "$(dirname "$0")/config.sh"
 
+# The Debian packages of hack/deps/packages.txt (group cluster): installed when this runs as root
+# with apt-get, else the one command to run is printed.
+"$REPO/hack/deps/deps.sh" ensure cluster || die "the packages above are missing"
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables, mounts)"
-for tool in containerd runc ctr iptables ip6tables conntrack openssl; do
-  command -v "$tool" >/dev/null || die "$tool missing: apt-get install -y containerd runc containernetworking-plugins iptables conntrack openssl"
-done
-[ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: apt-get install -y containernetworking-plugins"
 mkdir -p "$STATE/run" "$STATE/logs"
 exec 9>"$STATE/run/up.lock"
 flock -n 9 || die "another cluster-up or cluster-down is running"

@@ -13,7 +13,7 @@
 #   - runc through hack/kind/runc-wrapper, which drops CAP_SYS_RESOURCE where the VM lacks it
 #
 # Usage: hack/kind/dockerd.sh up | down | status | host
-#   up      start it unless it runs (installs docker.io with apt-get when dockerd is missing)
+#   up      start it unless it runs (installs docker.io with hack/deps/deps.sh when dockerd is missing)
 #   down    stop it (and its containerd) by pid file, unmount what it left under its roots
 #   host    print DOCKER_HOST for it (unix://...)
 set -euo pipefail
@@ -37,11 +37,8 @@ dockerd_pid() {
 
 up() {
   [ "$(id -u)" = 0 ] || die "the project's Docker engine needs root"
-  if ! command -v dockerd >/dev/null; then
-    dlog "installing Debian's docker.io (dockerd is missing)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null ||
-      die "apt-get install docker.io failed (run apt-get update once?)"
-  fi
+  # docker.io and the rest of hack/deps/packages.txt's group kind.
+  "$REPO/hack/deps/deps.sh" ensure kind || die "the packages above are missing"
   if [ -n "$(dockerd_pid)" ]; then dlog "running (pid $(cat "$DOCKER_PID"), DOCKER_HOST=unix://$DOCKER_SOCK)"; return 0; fi
   mkdir -p "$DOCKER_DATA" "$DOCKER_RUN"
   local t0; t0=$(date +%s%3N)

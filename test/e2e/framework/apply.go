@@ -10,8 +10,11 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
 )
 
 // Decode splits a multi-document YAML manifest into objects, after replacing each
@@ -53,6 +56,31 @@ func (e *Env) CreateAll(ctx context.Context, manifest string, vars map[string]st
 	for _, o := range objs {
 		if err := e.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// ApplyAll applies every object of the manifest with server-side apply as fieldManager, taking
+// over fields another manager set (kubectl apply's, say): what the manifest says wins, and
+// applying twice changes nothing.
+func (e *Env) ApplyAll(ctx context.Context, manifest string, vars map[string]string, fieldManager string) error {
+	objs, err := Decode(manifest, vars)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := e.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return fmt.Errorf("finding the resource of %s: %w", gvk, err)
+		}
+		var r dynamic.ResourceInterface = e.Dynamic.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			r = e.Dynamic.Resource(m.Resource).Namespace(o.GetNamespace())
+		}
+		if _, err := r.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+			return fmt.Errorf("applying %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}
 	}
 	return nil

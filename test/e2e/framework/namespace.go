@@ -69,6 +69,12 @@ func (e *Env) CreateNamespace(ctx context.Context, prefix string, o NamespaceOpt
 	return n, nil
 }
 
+// ExistingNamespace is a namespace that exists already (created by a manifest, say), for the
+// helpers that take a *Namespace. Its Delete deletes it like any other.
+func (e *Env) ExistingNamespace(name string) *Namespace {
+	return &Namespace{Name: name, env: e, LabelMirrored: true}
+}
+
 // awaitLabel waits for the mirrored opt-in label; if it never comes, it sets the label itself,
 // records that, and goes on.
 func (n *Namespace) awaitLabel(ctx context.Context) error {

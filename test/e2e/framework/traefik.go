@@ -75,6 +75,22 @@ func (n *Namespace) DeployTraefik(ctx context.Context) (*Traefik, error) {
 	if err := n.WaitDeploymentReady(ctx, traefikName, 1, n.env.Config.Scale(90*time.Second)); err != nil {
 		return t, err
 	}
+	return n.AttachTraefik(ctx)
+}
+
+// ApplyTraefik applies testdata.Traefik into n with server-side apply (the demo's way: it runs
+// again and again on the same cluster), and does not wait.
+func (n *Namespace) ApplyTraefik(ctx context.Context, fieldManager string) error {
+	if err := n.env.ApplyAll(ctx, testdata.Traefik, n.traefikVars(), fieldManager); err != nil {
+		return fmt.Errorf("applying Traefik in %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// AttachTraefik returns the Traefik of testdata.Traefik running in n, once every pod of it
+// carries the resolver sidecar and its API answers through the Service.
+func (n *Namespace) AttachTraefik(ctx context.Context) (*Traefik, error) {
+	t := &Traefik{NS: n, IngressClass: TraefikIngressClass, vars: n.traefikVars()}
 	if err := n.checkTraefikInjected(ctx); err != nil {
 		return t, err
 	}
