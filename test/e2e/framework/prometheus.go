@@ -129,3 +129,29 @@ func (p *Prometheus) Query(ctx context.Context, q string) ([]float64, error) {
 	}
 	return out, nil
 }
+
+// StopPrometheus scales the suite's Prometheus to zero when it runs (a scenario that must work
+// without one) and returns what restores it: scaled back to one replica and answering queries.
+// Without a Prometheus Deployment nothing is stopped and restore does nothing.
+func (e *Env) StopPrometheus(ctx context.Context) (restore func(context.Context) error, err error) {
+	if _, err := e.Kube.AppsV1().Deployments(PrometheusNamespace).Get(ctx, "prometheus", metav1.GetOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return func(context.Context) error { return nil }, nil
+		}
+		return nil, fmt.Errorf("looking for the suite's Prometheus: %w", err)
+	}
+	svc, err := e.Kube.CoreV1().Services(PrometheusNamespace).Get(ctx, "prometheus", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the prometheus Service: %w", err)
+	}
+	p := &Prometheus{env: e, InClusterURL: PrometheusInClusterURL, clusterIP: svc.Spec.ClusterIP}
+	if err := p.SetReplicas(ctx, 0); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if err := p.SetReplicas(ctx, 1); err != nil {
+			return err
+		}
+		return p.WaitReady(ctx)
+	}, nil
+}
