@@ -152,7 +152,9 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 		return fmt.Errorf("setting up the elastiservice controller: %w", err)
 	}
 	loop := &controller.ScaleDownLoop{
-		Reconciler: rec,
+		Controller: rec,
+		Scaler:     scaler,
+		Tracker:    rec.Tracker,
 		APIReader:  mgr.GetAPIReader(),
 		Evaluator: &triggers.Evaluator{
 			HTTPClient:             &http.Client{Timeout: o.PrometheusTimeout},

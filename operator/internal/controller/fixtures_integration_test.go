@@ -110,7 +110,7 @@ func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZer
 		Sidecars: &acks.Store{Client: mgr.GetClient(), Namespace: leaseNS}}
 	require.NoError(t, rec.SetupWithManager(context.Background(), mgr))
 	eval := &fakeEvaluator{}
-	loop := &ScaleDownLoop{Reconciler: rec, APIReader: mgr.GetAPIReader(), Evaluator: eval,
+	loop := &ScaleDownLoop{Controller: rec, Scaler: scaler, Tracker: rec.Tracker, APIReader: mgr.GetAPIReader(), Evaluator: eval,
 		PollInterval: 200 * time.Millisecond, AckTimeout: 5 * time.Second}
 	return &operator{mgr: mgr, rec: rec, loop: loop, eval: eval}
 }

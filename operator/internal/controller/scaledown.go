@@ -22,12 +22,12 @@ import (
 var errNoReadySidecars = errors.New("no ready resolver sidecar")
 
 // portsAllocated reports whether every TCP port of es's Service has a sidecar port recorded.
-func (l *ScaleDownLoop) portsAllocated(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
-	if l.Reconciler.Ports == nil {
+func (r *Reconciler) portsAllocated(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
+	if r.Ports == nil {
 		return true, nil
 	}
 	svc := &corev1.Service{}
-	if err := l.Reconciler.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.Service}, svc); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: es.Spec.Service}, svc); err != nil {
 		return false, fmt.Errorf("reading service %s: %w", es.Spec.Service, err)
 	}
 	return portsComplete(es, svc), nil
@@ -36,10 +36,10 @@ func (l *ScaleDownLoop) portsAllocated(ctx context.Context, es *v1alpha1.ElastiS
 // scaleDown carries out steps 4–7 of ScaleDownLoop for one ElastiService decided idle at decided,
 // and reports whether the target was scaled to zero.
 func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiService, decided time.Time) bool {
-	r := l.Reconciler
+	r := l.Controller
 	key := client.ObjectKeyFromObject(es)
 	logger := log.FromContext(ctx)
-	if ok, err := l.portsAllocated(ctx, es); err != nil || !ok {
+	if ok, err := l.Controller.portsAllocated(ctx, es); err != nil || !ok {
 		if err != nil {
 			logger.Error(err, "checking sidecar ports")
 			return false
@@ -58,7 +58,7 @@ func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiServic
 		return false
 	}
 	logger.Info("idle for the cooldown period; switching to proxy mode before scaling to zero", "cooldown", es.Spec.Cooldown())
-	r.Tracker.StartDrain(key, decided)
+	l.Tracker.StartDrain(key, decided)
 	r.Enqueue(ctx, es)
 	if err := l.waitForAcks(ctx, es); err != nil {
 		l.cancel(ctx, es, ReasonSidecarAckTimeout, fmt.Sprintf("scale-down cancelled: %v", err))
@@ -78,9 +78,9 @@ func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiServic
 		l.cancel(ctx, es, ReasonRequestReceived, "scale-down cancelled: a request arrived while the Service was being switched to proxy mode")
 		return false
 	}
-	if err := r.Scaler.ScaleToZero(ctx, fresh); err != nil {
+	if err := l.Scaler.ScaleToZero(ctx, fresh); err != nil {
 		recordScale(key, DirectionDown, ResultError)
-		r.Tracker.EndDrain(key)
+		l.Tracker.EndDrain(key)
 		l.setBlocked(ctx, es, blockedState{ReasonScaleDownFailed, fmt.Sprintf("scaling to zero failed: %v", err)})
 		r.event(es, "Warning", ReasonScaleDownFailed, "ScaleDown", "scaling %s to zero failed: %v", targetName(es), err)
 		r.Enqueue(ctx, es)
@@ -88,34 +88,34 @@ func (l *ScaleDownLoop) scaleDown(ctx context.Context, es *v1alpha1.ElastiServic
 	}
 	recordScale(key, DirectionDown, ResultSuccess)
 	logger.Info("scaled target to zero", "kind", es.Spec.ScaleTargetRef.Kind, "target", es.Spec.ScaleTargetRef.Name)
-	if err := statusTimePatch(ctx, r.Client, key, "lastScaledDownTime", l.now()); err != nil && !apierrors.IsNotFound(err) {
+	if err := statusTimePatch(ctx, r, key, "lastScaledDownTime", l.now()); err != nil && !apierrors.IsNotFound(err) {
 		logger.Error(err, "recording lastScaledDownTime")
 	}
-	r.Tracker.EndDrain(key)
-	r.Tracker.SetBlocked(key, blockedState{})
+	l.Tracker.EndDrain(key)
+	l.Tracker.SetBlocked(key, blockedState{})
 	r.Enqueue(ctx, es)
 	return true
 }
 
 // cancel ends a scale-down in progress: the reconciler returns the Service to serve mode.
 func (l *ScaleDownLoop) cancel(ctx context.Context, es *v1alpha1.ElastiService, reason, msg string) {
-	r := l.Reconciler
+	r := l.Controller
 	key := client.ObjectKeyFromObject(es)
 	log.FromContext(ctx).Info("scale-down cancelled", "reason", reason, "detail", msg)
 	recordScale(key, DirectionDown, ResultCancelled)
-	r.Tracker.EndDrain(key)
+	l.Tracker.EndDrain(key)
 	blocked := blockedState{Reason: reason, Message: msg}
 	if reason == ReasonRequestReceived {
 		blocked = blockedState{} // normal operation, not a reason to worry
 	}
-	r.Tracker.SetBlocked(key, blocked)
+	l.Tracker.SetBlocked(key, blocked)
 	r.event(es, "Normal", "ScaleDownCancelled", "ScaleDown", "%s", msg)
 	r.Enqueue(ctx, es)
 }
 
 // readySidecars counts the sidecars that could hold requests: connected and not going away.
 func (l *ScaleDownLoop) readySidecars(ctx context.Context) (int, error) {
-	resolvers, err := l.Reconciler.listSidecars(ctx)
+	resolvers, err := l.Controller.listSidecars(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -166,7 +166,7 @@ func (l *ScaleDownLoop) waitForAcks(ctx context.Context, es *v1alpha1.ElastiServ
 // because their acknowledgement is missing or the slices lag behind it). It fails with
 // errNoReadySidecars when no sidecar is connected.
 func (l *ScaleDownLoop) unacked(ctx context.Context, es *v1alpha1.ElastiService) (ackProgress, error) {
-	r := l.Reconciler
+	r := l.Controller
 	cur := &v1alpha1.ElastiService{}
 	if err := r.Get(ctx, client.ObjectKeyFromObject(es), cur); err != nil {
 		return ackProgress{}, err

@@ -68,7 +68,7 @@ func TestUnacked(t *testing.T) {
 			require.NoError(t, store.Disconnect(ctx, sc, "stream-"+name))
 		}
 	}
-	loop := &ScaleDownLoop{Reconciler: &Reconciler{Client: c, Trust: testTrust(t, c), Sidecars: store}, APIReader: c}
+	loop := &ScaleDownLoop{Controller: &Reconciler{Client: c, Trust: testTrust(t, c), Sidecars: store}, Tracker: NewTracker(), APIReader: c}
 	progress, err := loop.unacked(ctx, es)
 	require.NoError(t, err)
 	assert.True(t, progress.switched)

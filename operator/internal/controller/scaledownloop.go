@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,8 +57,14 @@ type IdleEvaluator interface {
 // Services are handled one after the other, so a wait in step 5 delays the others by at most
 // AckTimeout; scale-downs are rare and a poll interval is long compared to that.
 type ScaleDownLoop struct {
-	// Reconciler provides the cached client, Scaler, Tracker, Recorder and Enqueue.
-	Reconciler *Reconciler
+	// Controller is the reconciler (*Reconciler): what the loop reads through its cache and asks
+	// it to do.
+	Controller loopController
+	// Scaler reads the target's replicas and scales it to zero.
+	Scaler Scaler
+	// Tracker is shared with the reconciler: scale-downs in progress, trigger outcomes,
+	// observations.
+	Tracker *Tracker
 	// APIReader reads the ElastiService uncached right before scaling.
 	APIReader client.Reader
 	// Evaluator evaluates the triggers.
@@ -79,6 +86,27 @@ type ScaleDownLoop struct {
 	// lastActive is when each service was last seen active by this leader.
 	lastActive map[types.NamespacedName]time.Time
 }
+
+// loopController is what the scale-down loop needs of the reconciler (*Reconciler).
+type loopController interface {
+	// Reader and StatusClient read through the cache and patch status.
+	client.Reader
+	client.StatusClient
+	// claims: es is the ElastiService that manages its Service (the oldest naming it).
+	claims(ctx context.Context, es *v1alpha1.ElastiService) (bool, *v1alpha1.ElastiService, error)
+	// listSidecars: every trusted resolver sidecar with its acknowledgement state.
+	listSidecars(ctx context.Context) ([]resolver, error)
+	// ourSlices: Elasti's EndpointSlices of es's Service.
+	ourSlices(ctx context.Context, es *v1alpha1.ElastiService) ([]discoveryv1.EndpointSlice, error)
+	// portsAllocated: every TCP port of es's Service has its sidecar port.
+	portsAllocated(ctx context.Context, es *v1alpha1.ElastiService) (bool, error)
+	// Enqueue asks for a reconcile of es (mode, status).
+	Enqueue(ctx context.Context, es *v1alpha1.ElastiService)
+	// event records an Event on es.
+	event(es *v1alpha1.ElastiService, eventType, reason, action, note string, args ...any)
+}
+
+var _ loopController = (*Reconciler)(nil)
 
 // NeedLeaderElection makes the manager run the loop on the leader only.
 func (l *ScaleDownLoop) NeedLeaderElection() bool { return true }
@@ -115,7 +143,7 @@ func (l *ScaleDownLoop) Poll(ctx context.Context) {
 		l.lastActive = map[types.NamespacedName]time.Time{}
 	}
 	list := &v1alpha1.ElastiServiceList{}
-	if err := l.Reconciler.List(ctx, list); err != nil {
+	if err := l.Controller.List(ctx, list); err != nil {
 		log.FromContext(ctx).Error(err, "listing elastiservices")
 		return
 	}
@@ -138,7 +166,7 @@ func (l *ScaleDownLoop) Poll(ctx context.Context) {
 // consider runs steps 1–3 for one ElastiService and starts a scale-down when they say so.
 func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService) {
 	key := client.ObjectKeyFromObject(es)
-	if owns, _, err := l.Reconciler.claims(ctx, es); err != nil || !owns {
+	if owns, _, err := l.Controller.claims(ctx, es); err != nil || !owns {
 		if err != nil {
 			log.FromContext(ctx).Error(err, "finding the ElastiService that manages the Service")
 		}
@@ -152,7 +180,7 @@ func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService
 		l.stopObservation(ctx, es, "outside enabledPeriod")
 		return
 	}
-	spec, _, err := l.Reconciler.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+	spec, _, err := l.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
 	if err != nil || spec == 0 {
 		if err != nil && !targetGone(err) {
 			log.FromContext(ctx).Error(err, "reading target replicas")
@@ -227,7 +255,7 @@ func (l *ScaleDownLoop) evaluate(ctx context.Context, es *v1alpha1.ElastiService
 	start := time.Now()
 	idle, err := l.Evaluator.Idle(ctx, others)
 	triggerDuration.WithLabelValues(key.Namespace, key.Name).Observe(time.Since(start).Seconds())
-	r := l.Reconciler
+	r := l.Controller
 	if err != nil {
 		l.triggerFailed(ctx, es, err)
 		return false, err
@@ -236,7 +264,7 @@ func (l *ScaleDownLoop) evaluate(ctx context.Context, es *v1alpha1.ElastiService
 	if idle {
 		msg = "triggers say idle"
 	}
-	if r.Tracker.SetTriggers(key, triggerState{Healthy: true, Message: msg}) {
+	if l.Tracker.SetTriggers(key, triggerState{Healthy: true, Message: msg}) {
 		r.Enqueue(ctx, es)
 	}
 	return idle, nil
@@ -245,11 +273,11 @@ func (l *ScaleDownLoop) evaluate(ctx context.Context, es *v1alpha1.ElastiService
 // triggerFailed records a trigger that could not be evaluated: TriggersHealthy=False and a
 // TriggerError Event (once per change), and nothing is scaled down.
 func (l *ScaleDownLoop) triggerFailed(ctx context.Context, es *v1alpha1.ElastiService, err error) {
-	r := l.Reconciler
+	r := l.Controller
 	key := client.ObjectKeyFromObject(es)
 	triggerErrors.WithLabelValues(key.Namespace, key.Name).Inc()
 	msg := fmt.Sprintf("trigger evaluation failed, so nothing is scaled down: %v", err)
-	if r.Tracker.SetTriggers(key, triggerState{Healthy: false, Message: msg}) {
+	if l.Tracker.SetTriggers(key, triggerState{Healthy: false, Message: msg}) {
 		r.event(es, "Warning", "TriggerError", "EvaluateTriggers", "%s", msg)
 		r.Enqueue(ctx, es)
 	}
@@ -280,8 +308,8 @@ func annotatedActivity(es *v1alpha1.ElastiService) (time.Time, bool) {
 }
 
 func (l *ScaleDownLoop) setBlocked(ctx context.Context, es *v1alpha1.ElastiService, s blockedState) {
-	if l.Reconciler.Tracker.SetBlocked(client.ObjectKeyFromObject(es), s) {
-		l.Reconciler.Enqueue(ctx, es)
+	if l.Tracker.SetBlocked(client.ObjectKeyFromObject(es), s) {
+		l.Controller.Enqueue(ctx, es)
 	}
 }
 
@@ -300,7 +328,7 @@ func (l *ScaleDownLoop) ackTimeout() time.Duration {
 }
 
 // statusTimePatch merge-patches one timestamp field of status.
-func statusTimePatch(ctx context.Context, c client.Client, key types.NamespacedName, field string, t time.Time) error {
+func statusTimePatch(ctx context.Context, c client.StatusClient, key types.NamespacedName, field string, t time.Time) error {
 	body, err := json.Marshal(map[string]any{"status": map[string]any{field: t.UTC().Truncate(time.Second).Format(time.RFC3339)}})
 	if err != nil {
 		return fmt.Errorf("encoding status patch: %w", err)

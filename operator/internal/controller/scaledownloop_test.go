@@ -114,7 +114,7 @@ func TestScaleDownDecision(t *testing.T) {
 			rec := events.NewFakeRecorder(10)
 			r := &Reconciler{Client: c, Scaler: scaler, Recorder: rec, Tracker: NewTracker()}
 			now := t0
-			loop := &ScaleDownLoop{Reconciler: r, APIReader: c, Evaluator: tt.eval, InEnabledPeriod: tt.period,
+			loop := &ScaleDownLoop{Controller: r, Scaler: scaler, Tracker: r.Tracker, APIReader: c, Evaluator: tt.eval, InEnabledPeriod: tt.period,
 				Now: func() time.Time { return now }}
 			loop.Poll(context.Background()) // becomes leader at t0: the cooldown starts here
 			now = t0.Add(tt.elapsed)

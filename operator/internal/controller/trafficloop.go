@@ -36,7 +36,7 @@ type TrafficMeter interface {
 // othersIdle says whether every other trigger says idle; fromPoll is false for the looks between
 // polls at the services under observation, which reuse the last poll's othersIdle.
 func (l *ScaleDownLoop) considerTraffic(ctx context.Context, es *v1alpha1.ElastiService, othersIdle bool, spec int32, fromPoll bool) {
-	r := l.Reconciler
+	r := l.Controller
 	key := client.ObjectKeyFromObject(es)
 	tt := es.Spec.TrafficTrigger()
 	threshold, err := tt.Metadata.TrafficThreshold()
@@ -49,7 +49,7 @@ func (l *ScaleDownLoop) considerTraffic(ctx context.Context, es *v1alpha1.Elasti
 		l.triggerFailed(ctx, es, fmt.Errorf("traffic trigger: %w", err))
 		return
 	}
-	st, _ := r.Tracker.Traffic(key)
+	st, _ := l.Tracker.Traffic(key)
 	if fromPoll {
 		st.OthersIdle = othersIdle
 	}
@@ -71,7 +71,7 @@ func (l *ScaleDownLoop) considerTraffic(ctx context.Context, es *v1alpha1.Elasti
 	}
 	d := traffic.Decide(in)
 	log.FromContext(ctx).V(1).Info("traffic trigger", "action", d.Action.String(), "reason", d.Reason, "rate", st.Rate)
-	if fromPoll && r.Tracker.SetTriggers(key, triggerState{Healthy: true, Message: "traffic trigger: " + d.Reason}) {
+	if fromPoll && l.Tracker.SetTriggers(key, triggerState{Healthy: true, Message: "traffic trigger: " + d.Reason}) {
 		r.Enqueue(ctx, es)
 	}
 	switch d.Action {
@@ -93,9 +93,9 @@ func (l *ScaleDownLoop) considerTraffic(ctx context.Context, es *v1alpha1.Elasti
 		}
 		st = l.endObservation(ctx, es, st, result, d.Reason+": back to serve mode")
 	case traffic.ScaleToZero:
-		r.Tracker.SetTraffic(key, st)
+		l.Tracker.SetTraffic(key, st)
 		scaled := l.scaleDown(ctx, es, now)
-		st, _ = r.Tracker.Traffic(key)
+		st, _ = l.Tracker.Traffic(key)
 		if scaled {
 			st = l.endObservation(ctx, es, st, "idle", d.Reason+": scaled to zero")
 		} else {
@@ -103,7 +103,7 @@ func (l *ScaleDownLoop) considerTraffic(ctx context.Context, es *v1alpha1.Elasti
 			st = l.endObservation(ctx, es, st, "cancelled", "the scale-down did not happen (see the ScaledToZero condition): back to serve mode")
 		}
 	}
-	if r.Tracker.SetTraffic(key, st) {
+	if l.Tracker.SetTraffic(key, st) {
 		r.Enqueue(ctx, es)
 	}
 }
@@ -118,7 +118,7 @@ func (l *ScaleDownLoop) endObservation(ctx context.Context, es *v1alpha1.ElastiS
 	took := l.now().Sub(st.ObservingSince)
 	trafficObservations.WithLabelValues(key.Namespace, key.Name, result).Inc()
 	trafficObservationSeconds.WithLabelValues(key.Namespace, key.Name).Add(took.Seconds())
-	l.Reconciler.event(es, "Normal", ReasonObservationEnded, "Observe", "%s (observed for %s)", msg, took.Round(100*time.Millisecond))
+	l.Controller.event(es, "Normal", ReasonObservationEnded, "Observe", "%s (observed for %s)", msg, took.Round(100*time.Millisecond))
 	log.FromContext(ctx).Info("observation ended", "result", result, "after", took, "detail", msg)
 	st.ObservingSince = time.Time{}
 	return st
@@ -127,20 +127,20 @@ func (l *ScaleDownLoop) endObservation(ctx context.Context, es *v1alpha1.ElastiS
 // stopObservation ends es's observation, if one runs, without a verdict.
 func (l *ScaleDownLoop) stopObservation(ctx context.Context, es *v1alpha1.ElastiService, why string) {
 	key := client.ObjectKeyFromObject(es)
-	st, ok := l.Reconciler.Tracker.Traffic(key)
+	st, ok := l.Tracker.Traffic(key)
 	if !ok || !st.observing() {
 		return
 	}
 	st = l.endObservation(ctx, es, st, "stopped", why+": back to serve mode")
-	if l.Reconciler.Tracker.SetTraffic(key, st) {
-		l.Reconciler.Enqueue(ctx, es)
+	if l.Tracker.SetTraffic(key, st) {
+		l.Controller.Enqueue(ctx, es)
 	}
 }
 
 // observeTick looks at the services under observation between polls, so that a busy service
 // returns to serve mode within about a second of its requests reaching the sidecars.
 func (l *ScaleDownLoop) observeTick(ctx context.Context) {
-	keys := l.Reconciler.Tracker.Observing()
+	keys := l.Tracker.Observing()
 	if len(keys) == 0 || l.Traffic == nil {
 		return
 	}
@@ -149,7 +149,7 @@ func (l *ScaleDownLoop) observeTick(ctx context.Context) {
 	}
 	for _, key := range keys {
 		es := &v1alpha1.ElastiService{}
-		if err := l.Reconciler.Get(ctx, key, es); err != nil {
+		if err := l.Controller.Get(ctx, key, es); err != nil {
 			if !apierrors.IsNotFound(err) {
 				log.FromContext(ctx).Error(err, "reading elastiservice", "elastiservice", key)
 			}
@@ -160,7 +160,7 @@ func (l *ScaleDownLoop) observeTick(ctx context.Context) {
 			l.stopObservation(ctx, es, "the traffic trigger was removed")
 			continue
 		}
-		spec, _, err := l.Reconciler.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+		spec, _, err := l.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
 		if err != nil {
 			spec = 0 // the target is gone: the observation stops
 		}
