@@ -50,6 +50,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %.3f | %.3f | %.3f | %.0f | %d |\n", p.Target, p.Latency.P50, p.Latency.P99, p.Latency.Max, p.RPS, p.Errors)
 	}
 	fmt.Fprintf(w, "\nSidecar minus direct: p50 %+.3f ms, p99 %+.3f ms.\n", f.P50DeltaMs, f.P99DeltaMs)
+	r.trafficTrigger(w)
 	r.observations(w)
 	fmt.Fprintf(w, "\n## Memory (RSS from /proc on the node)\n\nPer container: the largest process's VmRSS plus the anonymous memory (RssAnon) of the others (the sidecar's supervisor shares the resolver's binary pages).\n\n| process | when | MiB |\n|---|---|---|\n")
 	for _, set := range []struct {
@@ -129,4 +130,26 @@ func stepsSentence(cs ColdStart, steps []string, what string) string {
 		return ""
 	}
 	return fmt.Sprintf(" By step %s (p50 / p95): %s; the longest at p95: %s.", what, strings.Join(parts, ", "), strings.TrimPrefix(longest, "→ "))
+}
+
+// trafficTrigger writes the traffic trigger's run: time in proxy mode and the latency paid then.
+func (r *Report) trafficTrigger(w io.Writer) {
+	o := r.Observation
+	if o.Requests == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n## Traffic trigger under load\n\nA service with a `traffic` trigger (cooldown %.0f s, no Prometheus) under a steady load through the gateway for %.0f s "+
+		"(%d keep-alive clients, each pausing %.0f ms between requests): it spent **%.1f %% of the run in proxy mode**, in %d observations "+
+		"of %.1f s on average; %d requests, %d failed.\n\n", o.CooldownS, o.DurationS, o.Workers, o.EveryMs, 100*o.ProxyShare, o.Observations,
+		o.MeanObservation, o.Requests, o.Failures)
+	fmt.Fprintf(w, "| requests sent while | n | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n")
+	for _, row := range []struct {
+		name string
+		d    Dist
+	}{{"serve mode", o.Serve}, {"an observation (proxy mode, the sidecar forwards)", o.Observing}} {
+		fmt.Fprintf(w, "| %s | %d | %.3f | %.3f | %.3f | %.3f |\n", row.name, row.d.N, row.d.P50, row.d.P95, row.d.P99, row.d.Max)
+	}
+	if o.Serve.N > 0 && o.Observing.N > 0 {
+		fmt.Fprintf(w, "\nAdded during observations: p50 %+.3f ms, p95 %+.3f ms.\n", o.Observing.P50-o.Serve.P50, o.Observing.P95-o.Serve.P95)
+	}
 }

@@ -26,6 +26,12 @@ type Options struct {
 	Keep bool
 	// Ingress adds the single-service cold starts through Traefik with an external host.
 	Ingress bool
+	// ObserveDuration, ObserveCooldown, ObserveWorkers and ObserveEvery: the traffic trigger's
+	// run (0 duration skips it).
+	ObserveDuration time.Duration
+	ObserveCooldown time.Duration
+	ObserveWorkers  int
+	ObserveEvery    time.Duration
 }
 
 // BindFlags registers the flags.
@@ -40,5 +46,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.JSONOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.MarkdownOut, "markdown", "", "write the report as Markdown to this file (e.g. docs/benchmarks.md)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the benchmark namespace")
+	fs.DurationVar(&o.ObserveDuration, "observe-duration", 3*time.Minute, "length of the traffic trigger's run under load (0 skips it)")
+	fs.DurationVar(&o.ObserveCooldown, "observe-cooldown", 30*time.Second, "cooldownPeriod of the traffic trigger's service (whole seconds)")
+	fs.IntVar(&o.ObserveWorkers, "observe-workers", 4, "clients of the traffic trigger's run")
+	fs.DurationVar(&o.ObserveEvery, "observe-every", 50*time.Millisecond, "pause of each client between requests in the traffic trigger's run")
 	fs.BoolVar(&o.Ingress, "ingress", true, "also wake the single service through Traefik (an ingress controller routing an external host; image from `make e2e-images`)")
 }

@@ -27,6 +27,8 @@ type Report struct {
 	// without -ingress).
 	ColdStartIngress ColdStart `json:"coldStartIngress"`
 	Forward          Forward   `json:"forward"`
+	// Observation: the traffic trigger under load (empty when skipped).
+	Observation Observation `json:"observation"`
 	Memory           Memory    `json:"memory"`
 	Targets          []Target  `json:"targets"`
 }

@@ -19,6 +19,8 @@ type bencher struct {
 	ns    *framework.Namespace
 	out   io.Writer
 	fresh *http.Client // through the gateway, a new connection per request
+	// keepAlive goes through the gateway too, reusing connections.
+	keepAlive *http.Client
 	start time.Time
 	// traefik is the ingress arm (nil without -ingress): Traefik in its own namespace.
 	traefik   *framework.Traefik
@@ -67,6 +69,7 @@ func (b *bencher) setup(ctx context.Context) error {
 		return err
 	}
 	b.fresh = framework.GatewayClient(net.JoinHostPort(pods[0].Status.PodIP, "8080"), false)
+	b.keepAlive = framework.GatewayClient(net.JoinHostPort(pods[0].Status.PodIP, "8080"), true)
 	b.logf("namespace %s with gateway pod %s", ns.Name, pods[0].Name)
 	return nil
 }
@@ -163,6 +166,11 @@ func (b *bencher) measure(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.Memory.SidecarAfterLoad = b.sidecarRSS(ctx)
+	if b.opts.ObserveDuration > 0 {
+		if err := b.measureObservation(ctx, rep); err != nil {
+			return err
+		}
+	}
 	fleet, err := b.deployApps(ctx, "fleet", b.opts.Services)
 	if err != nil {
 		return err

@@ -179,3 +179,17 @@ func TestReportShowsWhyATargetIsNotMet(t *testing.T) {
 	assert.Contains(t, page.String(), "| commit | 3608cb5-dirty |")
 	assert.Contains(t, table.String(), "NO (19 of 20 wake-ups failed)")
 }
+
+func TestTrafficTriggerSection(t *testing.T) {
+	r := goodReport()
+	var page strings.Builder
+	r.Markdown(&page)
+	assert.NotContains(t, page.String(), "Traffic trigger under load", "skipped run: no section")
+
+	r.Observation = Observation{CooldownS: 30, DurationS: 180, Workers: 4, EveryMs: 50, Requests: 9000, ProxyShare: 0.043, Observations: 5,
+		MeanObservation: 1.6, Serve: Dist{N: 8500, P50: 1.2, P95: 2.0}, Observing: Dist{N: 500, P50: 1.5, P95: 2.6}}
+	page.Reset()
+	r.Markdown(&page)
+	assert.Contains(t, page.String(), "it spent **4.3 % of the run in proxy mode**, in 5 observations of 1.6 s on average; 9000 requests, 0 failed")
+	assert.Contains(t, page.String(), "Added during observations: p50 +0.300 ms, p95 +0.600 ms.")
+}
