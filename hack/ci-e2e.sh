@@ -24,7 +24,7 @@ STATE="${ELASTI_CLUSTER_DIR:-$ELASTI_CACHE/cluster}"
 # Resolved once, so every step drives the same cluster.
 export ELASTI_CLUSTER_PROVIDER; ELASTI_CLUSTER_PROVIDER="$(hack/cluster/provider.sh)"
 P="$ELASTI_CLUSTER_PROVIDER"
-E2E_TIMEOUT="${E2E_TIMEOUT:-40m}"
+E2E_TIMEOUT="${E2E_TIMEOUT:-55m}"
 E2E_RUN="${E2E_RUN:-.}"
 start=$(date +%s)
 current="start"
