@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +20,10 @@ import (
 const trafficRun = 10 * time.Minute
 
 // TestTrafficTrigger: the traffic trigger scales to zero with no Prometheus running (the suite's
-// Prometheus, if an earlier scenario started it, is stopped for the run). Three services with
-// a cooldown of 60 s, side by side:
+// Prometheus, if an earlier scenario started it, is stopped for the run). Clients reach three
+// services with a cooldown of 60 s through Traefik, an ingress controller that balances each
+// request over the Service's endpoints (during an observation: the pods and every sidecar), side
+// by side:
 //   - idle: no request at all. It is observed after its cooldown, scaled to zero after a whole
 //     observation without requests, and the next request wakes it;
 //   - trickle: one request every 10 s. It is never scaled to zero, and no request fails;
@@ -43,14 +47,24 @@ func TestTrafficTrigger(t *testing.T) {
 		es.Spec.CooldownPeriod = ptr.To[int32](60)
 		es.Spec.Triggers = []elastiv1.ScaleTrigger{{Type: elastiv1.TriggerTypeTraffic}}
 	}
-	idle := f.app(framework.AppOptions{Name: "idle"}, trafficTrigger)
-	trickle := f.app(framework.AppOptions{Name: "trickle"}, trafficTrigger)
-	busy := f.app(framework.AppOptions{Name: "busy"}, trafficTrigger)
 	start := time.Now()
-	step(t, start, "three services in serve mode, Prometheus not running")
+	tr := setupTraefik(t, ctx, "traffic")
+	hosted := func(name string) *framework.App {
+		app := f.app(framework.AppOptions{Name: name}, trafficTrigger)
+		if _, err := f.ns.CreateIngress(ctx, framework.IngressOptions{Name: name, Host: name + ".traffic.example.test", Service: name, PortName: "http"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.WaitIngress(ctx, f.ns.Name, name); err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	idle, trickle, busy := hosted("idle"), hosted("trickle"), hosted("busy")
+	step(t, start, "three services in serve mode behind Traefik, Prometheus not running")
 
-	trickleLoad := framework.StartLoad(ctx, f.gw.keepOpen, f.url(trickle, 0, "/"), 1, 10*time.Second, framework.AppMessage("trickle"))
-	busyLoad := framework.StartLoad(ctx, f.gw.keepOpen, f.url(busy, 0, "/"), 5, 50*time.Millisecond, framework.AppMessage("busy"))
+	via := tr.Client(true)
+	trickleLoad := framework.StartLoad(ctx, via, "http://trickle.traffic.example.test/", 1, 10*time.Second, framework.AppMessage("trickle"))
+	busyLoad := framework.StartLoad(ctx, via, "http://busy.traffic.example.test/", 5, 50*time.Millisecond, framework.AppMessage("busy"))
 	defer trickleLoad.Stop()
 	defer busyLoad.Stop()
 
@@ -94,8 +108,12 @@ func TestTrafficTrigger(t *testing.T) {
 	if idleErr != nil {
 		t.Error(idleErr)
 	} else {
-		r := f.mustGet(f.url(idle, 0, "/"), framework.AppMessage("idle"))
-		step(t, start, "idle: woken by a request in %s", r.Duration)
+		r, err := framework.Get(ctx, tr.Client(false), "http://idle.traffic.example.test/")
+		if err != nil || r.Status != http.StatusOK || !strings.Contains(r.Body, framework.AppMessage("idle")) {
+			t.Errorf("waking the idle service through Traefik: %v %+v", err, r)
+		} else {
+			step(t, start, "idle: woken through Traefik by a request in %s", r.Duration)
+		}
 	}
 	busyRes, trickleRes := busyLoad.Stop(), trickleLoad.Stop()
 	share := float64(w.proxy) / float64(max(w.samples, 1))
