@@ -275,3 +275,14 @@ func TestChartRejectsBadValues(t *testing.T) {
 		})
 	}
 }
+
+// TestChartLints: `helm lint --strict` passes in both certificate modes.
+func TestChartLints(t *testing.T) {
+	v, err := os.ReadFile(filepath.Join(root, "hack/k8s-version"))
+	require.NoError(t, err)
+	for _, mode := range []string{"self-managed", "cert-manager"} {
+		out, err := run(t, tool(t, "HELM"), "lint", "--strict", "charts/elasti", "--namespace", "elasti-system",
+			"--kube-version", strings.TrimSpace(string(v)), "--set", "certificates.mode="+mode)
+		require.NoError(t, err, out)
+	}
+}

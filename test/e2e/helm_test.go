@@ -59,7 +59,7 @@ func TestHelmInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
 	}
-	step(t, start, "helm install done:\n%s", firstLines(out, 3))
+	step(t, start, "helm install done:\n%s", out)
 	assertHelmOwned(t, ctx)
 
 	f := setup(t, "helm", 1)
@@ -110,14 +110,6 @@ func runIn(ctx context.Context, dir, name string, args ...string) (string, error
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[:n]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // webhookCertMode is the --cert-mode of the installed webhook ("files" when it is not given).
