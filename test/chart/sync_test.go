@@ -212,7 +212,8 @@ func TestChartValues(t *testing.T) {
 		"--set", "operator.prometheus.address=http://prometheus.monitoring.svc:9090,operator.prometheus.allowedAddresses={http://a:9090,http://b:9090}",
 		"--set", "operator.pollInterval=5s,webhook.sidecar.logLevel=debug,webhook.sidecar.memoryLimit=128Mi",
 		"--set", "operator.podDisruptionBudget.enabled=false,resolverPodsPolicy.enabled=false,clusterDomain=example.internal",
-		"--set", "operator.resources.limits.memory=512Mi,webhook.nativeSidecar=false,operator.extraArgs={--prometheus-timeout=3s}")
+		"--set", "operator.resources.limits.memory=512Mi,webhook.nativeSidecar=false,operator.extraArgs={--prometheus-timeout=3s}",
+		"--set", "operator.nodeSelector.role=infra,webhook.tolerations[0].key=dedicated,webhook.tolerations[0].operator=Exists,imagePullSecrets[0].name=regcred")
 	require.NoError(t, err)
 	objs := decode(t, out)
 
@@ -234,6 +235,11 @@ func TestChartValues(t *testing.T) {
 	assert.Equal(t, "elasti/operator:v9.9.9", c["image"])
 	assert.Equal(t, "512Mi", c["resources"].(map[string]any)["limits"].(map[string]any)["memory"])
 	assert.Equal(t, "elasti/webhook:v0.1.0-dev", container(t, objs["Deployment elasti-system/elasti-webhook"])["image"], "an empty tag is the chart's appVersion")
+	opPod := opDep["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	assert.Equal(t, map[string]any{"role": "infra"}, opPod["nodeSelector"])
+	assert.Equal(t, []any{map[string]any{"name": "regcred"}}, opPod["imagePullSecrets"])
+	whPod := objs["Deployment elasti-system/elasti-webhook"]["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	assert.Equal(t, []any{map[string]any{"key": "dedicated", "operator": "Exists"}}, whPod["tolerations"])
 	assert.NotContains(t, objs, "PodDisruptionBudget elasti-system/elasti-operator")
 	assert.Contains(t, objs, "PodDisruptionBudget elasti-system/elasti-webhook")
 	assert.NotContains(t, objs, "ValidatingAdmissionPolicy /elasti-resolver-pods")
