@@ -173,7 +173,6 @@ func TestIntegrationCRD(t *testing.T) {
 		{"cron bad descriptor", withSpec(t, "enabledPeriod", "{schedule: '@sometimes', duration: 8h}"), "schedule must be a 5-field cron expression"},
 		{"bad duration", withSpec(t, "enabledPeriod", "{schedule: '0 9 * * *', duration: 8 hours}"), "duration must be a positive Go duration such as 30m"},
 		{"zero duration", withSpec(t, "enabledPeriod", "{schedule: '0 9 * * *', duration: 0s}"), "duration must be a positive Go duration"},
-		{"missing duration", withSpec(t, "enabledPeriod", "{schedule: '0 9 * * *'}"), "spec.enabledPeriod.duration: Required value"},
 		{"bad time zone", withSpec(t, "enabledPeriod", "{schedule: '0 9 * * *', duration: 8h, timeZone: 'Europe Berlin'}"), "timeZone must be an IANA time zone name"},
 	}
 	for i, tt := range invalid {

@@ -103,9 +103,10 @@ type ScaleTargetRef struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9.-]+/)?v[0-9]+((alpha|beta)[0-9]+)?$')",message="apiVersion must look like 'apps/v1' or 'v1'"
 	APIVersion string `json:"apiVersion"`
-	// Kind of the target, e.g. Deployment.
+	// Kind of the target, e.g. Deployment. KubeElasti's resource names "deployments" and
+	// "rollouts" are accepted too and mean Deployment and Rollout (see CanonicalKind).
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z][A-Za-z0-9]*$')",message="kind must be a Kind such as Deployment or StatefulSet"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z][A-Za-z0-9]*$') || self in ['deployments', 'rollouts']",message="kind must be a Kind such as Deployment or StatefulSet (or KubeElasti's deployments or rollouts)"
 	Kind string `json:"kind"`
 	// Name of the target, in the ElastiService's namespace.
 	// +kubebuilder:validation:MinLength=1
@@ -197,7 +198,8 @@ type AutoscalerSpec struct {
 // open for duration.
 type EnabledPeriod struct {
 	// Schedule is a 5-field cron expression (minute hour day-of-month month day-of-week), e.g.
-	// "0 9 * * 1-5", or a descriptor such as @daily.
+	// "0 9 * * 1-5", or a descriptor such as @daily. Default "0 0 * * *" (daily at midnight),
+	// with a duration of 24h, as in KubeElasti.
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') ? self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') : self.split(' ').filter(f, f != '').size() == 5",message="schedule must be a 5-field cron expression 'minute hour day-of-month month day-of-week' (e.g. \"0 9 * * 1-5\") or one of @yearly, @monthly, @weekly, @daily, @hourly"
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || self.split(' ').filter(f, f != '').size() != 5 || self.split(' ').filter(f, f != '')[0].matches('^([*]|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?(,([*]|[0-5]?[0-9](-[0-5]?[0-9])?)(/[0-9]+)?)*$')",message="schedule: the minute field (1st) must be *, 0-59, a range, a list or a step such as */15"
@@ -205,11 +207,15 @@ type EnabledPeriod struct {
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || self.split(' ').filter(f, f != '').size() != 5 || self.split(' ').filter(f, f != '')[2] == '?' || self.split(' ').filter(f, f != '')[2].matches('^([*]|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?(,([*]|([1-9]|[12][0-9]|3[01])(-([1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?)*$')",message="schedule: the day-of-month field (3rd) must be *, 1-31, a range, a list or a step"
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || self.split(' ').filter(f, f != '').size() != 5 || self.split(' ').filter(f, f != '')[3].matches('^([*]|([1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-([1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/[0-9]+)?(,([*]|([1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-([1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/[0-9]+)?)*$')",message="schedule: the month field (4th) must be *, 1-12 or JAN-DEC, a range, a list or a step"
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || self.split(' ').filter(f, f != '').size() != 5 || self.split(' ').filter(f, f != '')[4] == '?' || self.split(' ').filter(f, f != '')[4].matches('^([*]|([0-7]|(?i:sun|mon|tue|wed|thu|fri|sat))(-([0-7]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/[0-9]+)?(,([*]|([0-7]|(?i:sun|mon|tue|wed|thu|fri|sat))(-([0-7]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/[0-9]+)?)*$')",message="schedule: the day-of-week field (5th) must be *, 0-7 or SUN-SAT, a range, a list or a step"
-	Schedule string `json:"schedule"`
+	// +kubebuilder:default="0 0 * * *"
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
 	// Duration is how long the window stays open, as a Go duration such as 8h or 1h30m.
+	// +kubebuilder:default="24h"
+	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="duration must be a positive Go duration such as 30m, 8h or 1h30m"
-	Duration string `json:"duration"`
+	Duration string `json:"duration,omitempty"`
 	// TimeZone is an IANA time zone name for the schedule (e.g. Europe/Berlin). Default UTC.
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$')",message="timeZone must be an IANA time zone name such as UTC or Europe/Berlin"

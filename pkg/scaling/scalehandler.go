@@ -169,7 +169,7 @@ func (h *ScaleHandler) resource(ref v1alpha1.ScaleTargetRef) (schema.GroupResour
 	if err != nil {
 		return schema.GroupResource{}, fmt.Errorf("parsing apiVersion %q: %w", ref.APIVersion, err)
 	}
-	gk := schema.GroupKind{Group: gv.Group, Kind: ref.Kind}
+	gk := schema.GroupKind{Group: gv.Group, Kind: ref.CanonicalKind()}
 	m, err := h.mapper.RESTMapping(gk, gv.Version)
 	if meta.IsNoMatchError(err) {
 		if r, ok := h.mapper.(meta.ResettableRESTMapper); ok {
@@ -178,7 +178,7 @@ func (h *ScaleHandler) resource(ref v1alpha1.ScaleTargetRef) (schema.GroupResour
 		}
 	}
 	if err != nil {
-		return schema.GroupResource{}, fmt.Errorf("finding the resource of %s: %w", gv.WithKind(ref.Kind), err)
+		return schema.GroupResource{}, fmt.Errorf("finding the resource of %s: %w", gv.WithKind(gk.Kind), err)
 	}
 	return m.Resource.GroupResource(), nil
 }

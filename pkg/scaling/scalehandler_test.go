@@ -268,3 +268,16 @@ func TestKEDAPauseAndUnpause(t *testing.T) {
 	_, err = h.ScaleUp(ctx, testES(1, "missing"))
 	require.NoError(t, err)
 }
+
+// TestScaleUpKubeElastiKind: KubeElasti's kind "deployments" scales the Deployment.
+func TestScaleUpKubeElastiKind(t *testing.T) {
+	sc := newMemScales()
+	sc.replicas[deployKey] = 0
+	h, _ := newHandler(t, sc)
+	es := testES(2, "")
+	es.Spec.ScaleTargetRef.Kind = "deployments"
+	got, err := h.ScaleUp(context.Background(), es)
+	require.NoError(t, err)
+	assert.Equal(t, ScaleResult{Replicas: 2, ScaledFromZero: true}, got)
+	assert.Equal(t, int32(2), sc.replicas[deployKey])
+}

@@ -72,14 +72,7 @@ func tuneOperator() func(context.Context) error {
 	if env == nil {
 		return nil
 	}
-	flags := map[string]string{"prometheus-allowed-addresses": framework.PrometheusInClusterURL}
-	interval := os.Getenv("E2E_OPERATOR_POLL_INTERVAL")
-	if interval == "" {
-		interval = "2s"
-	}
-	if interval != "off" {
-		flags["poll-interval"] = interval
-	}
+	flags := suiteOperatorFlags()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	restore, err := env.SetOperatorFlags(ctx, flags)
@@ -91,6 +84,20 @@ func tuneOperator() func(context.Context) error {
 		fmt.Println("e2e: operator flags set for the suite (restored at the end):", flags)
 	}
 	return restore
+}
+
+// suiteOperatorFlags are the operator flags the suite sets for its run (tuneOperator; a scenario
+// that reinstalls Elasti sets them again).
+func suiteOperatorFlags() map[string]string {
+	flags := map[string]string{"prometheus-allowed-addresses": framework.PrometheusInClusterURL}
+	interval := os.Getenv("E2E_OPERATOR_POLL_INTERVAL")
+	if interval == "" {
+		interval = "2s"
+	}
+	if interval != "off" {
+		flags["poll-interval"] = interval
+	}
+	return flags
 }
 
 // requireEnv skips the test, printing why, when the cluster is not usable.

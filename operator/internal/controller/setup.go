@@ -144,12 +144,13 @@ func serviceIndexValue(o client.Object) []string {
 // targetIndexKey is "group/Kind/name" (the version does not matter for identity).
 func targetIndexKey(ref v1alpha1.ScaleTargetRef) string {
 	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
-	return gv.Group + "/" + ref.Kind + "/" + ref.Name
+	return gv.Group + "/" + ref.CanonicalKind() + "/" + ref.Name
 }
 
 func watchedTargetKind(ref v1alpha1.ScaleTargetRef) bool {
 	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
-	return gv.Group == "apps" && (ref.Kind == "Deployment" || ref.Kind == "StatefulSet")
+	kind := ref.CanonicalKind()
+	return gv.Group == "apps" && (kind == "Deployment" || kind == "StatefulSet")
 }
 
 func (r *Reconciler) byServiceName(ctx context.Context, o client.Object) []reconcile.Request {
