@@ -9,7 +9,7 @@ const (
 
 // begin and end return the marker lines of section name; begin names who writes it.
 func begin(name, writer string) string { return beginPrefix + name + ": written by " + writer + " -->" }
-func end(name string) string            { return endPrefix + name + " -->" }
+func end(name string) string           { return endPrefix + name + " -->" }
 
 // span finds section name in doc: the offsets of its begin line's start and of the end of its
 // end line (including the newline), or ok false when doc has no complete section of that name.
