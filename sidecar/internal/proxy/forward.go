@@ -16,13 +16,13 @@ import (
 	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
 )
 
-// newReverseProxy builds the forwarding half: a ReverseProxy that streams (FlushInterval -1),
+// newReverseProxy builds the forwarding half: a ReverseProxy that streams (see flushInterval),
 // keeps Host, sets X-Forwarded-*, and goes through the retrying transport.
 func (h *Handler) newReverseProxy() http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      h.newTransport(),
-		FlushInterval:  -1,
+		FlushInterval:  flushInterval,
 		BufferPool:     bufferPool{},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.upstreamError,
@@ -49,6 +49,16 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set("X-Forwarded-Proto", v)
 	}
 }
+
+// flushInterval is how long response bytes may wait in the sidecar's write buffer. Server-sent
+// events and responses of unknown length (chunked) are flushed at every write whatever it says
+// (ReverseProxy does so for them); this bounds the wait for responses of known length, headers
+// included: their bytes reach the client within a millisecond of arriving even when the pod
+// sends them slowly. It is not -1 (flush at once) because ReverseProxy then flushes the headers
+// from a timer goroutine started for every response and the body in a second write: a
+// response that arrives whole now leaves in one write when the handler returns (that cost a
+// goroutine and a write system call per request; docs/benchmarks.md).
+const flushInterval = time.Millisecond
 
 // modifyResponse records the status and adds Server-Timing for held requests.
 func modifyResponse(resp *http.Response) error {
