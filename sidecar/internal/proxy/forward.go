@@ -99,7 +99,9 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 // been read (nothing is lost, nothing is replayed).
 type transport struct {
 	// wait picks another endpoint for a retry and holds the request again when none is left.
-	wait     *waiter
+	wait *waiter
+	// direct sends the bodiless HTTP/1 requests (see direct); http1 and h2c the others.
+	direct   *directTransport
 	http1    *http.Transport
 	h2c      *http.Transport
 	attempts int
@@ -121,7 +123,8 @@ func (h *Handler) newTransport() *transport {
 	h1, h2 := base(), base()
 	h2.Protocols = new(http.Protocols)
 	h2.Protocols.SetUnencryptedHTTP2(true)
-	return &transport{wait: h.wait, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
+	d := &directTransport{dial: dialer.DialContext, maxIdle: h.o.MaxIdleConnsPerHost, idleTimeout: h1.IdleConnTimeout}
+	return &transport{wait: h.wait, direct: d, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -176,10 +179,13 @@ func (t *transport) rehold(ctx context.Context, rt *route, tried map[string]bool
 	return res.ep, res.out == outForward
 }
 
-func (t *transport) base(req *http.Request) *http.Transport {
+func (t *transport) base(req *http.Request) http.RoundTripper {
 	rt := routeFrom(req.Context())
 	if req.Header.Get("Upgrade") == "" && (req.ProtoMajor == 2 || rt.target.h2c) {
 		return t.h2c
+	}
+	if direct(req) {
+		return t.direct
 	}
 	return t.http1
 }
