@@ -16,6 +16,8 @@
 #
 # Usage: hack/bench-forward.sh [driver flags...]   e.g. -rounds 5 -duration 5s -conns 16
 #        BENCH_FORWARD_MARKDOWN=''  to print only (default: docs/benchmarks.md)
+#        BENCH_FORWARD_BASE=<git revision>  also measure the sidecar of that revision in the same
+#                                           rounds (before/after figures; built from git archive)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +69,7 @@ stop_pidfile() {
 cleanup() {
   stop_pidfile "$work/driver.pid" "$work/bin/benchforward"
   stop_pidfile "$work/sidecar.pid" "$work/bin/sidecar"
+  stop_pidfile "$work/baseline.pid" "$work/bin/sidecar-base"
   stop_pidfile "$work/nginx-master.pid" "$(readlink -f "$nginx")"
   rm -rf "$work"
 }
@@ -79,6 +82,14 @@ CGO_ENABLED=0 go build -trimpath -o "$work/bin/sidecar" ./cmd/sidecar
 go build -o "$work/bin/benchforward" ./hack/tools/benchforward
 
 args=(-sidecar "$work/bin/sidecar" -nginx "$nginx" -work "$work")
+if [ -n "${BENCH_FORWARD_BASE:-}" ]; then
+  rev="$(git rev-parse --short "$BENCH_FORWARD_BASE")"
+  log "building the sidecar of $rev as the baseline"
+  mkdir -p "$work/base-src"
+  git archive "$rev" | tar -x -C "$work/base-src"
+  (cd "$work/base-src" && CGO_ENABLED=0 go build -trimpath -o "$work/bin/sidecar-base" ./cmd/sidecar)
+  args+=(-baseline "$work/bin/sidecar-base" -baseline-rev "$rev")
+fi
 [ -n "$markdown" ] && args+=(-markdown "$markdown")
 "$work/bin/benchforward" "${args[@]}" "$@" &
 echo $! >"$work/driver.pid"

@@ -28,14 +28,16 @@ import (
 )
 
 type options struct {
-	sidecar, nginx, work, markdown string
-	rounds, conns                  int
-	duration, warmup               time.Duration
+	sidecar, baseline, baselineRev, nginx, work, markdown string
+	rounds, conns                                         int
+	duration, warmup                                      time.Duration
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.sidecar, "sidecar", "", "the built sidecar binary (required)")
+	flag.StringVar(&o.baseline, "baseline", "", "another sidecar binary (an earlier commit) measured in the same rounds, for before/after figures")
+	flag.StringVar(&o.baselineRev, "baseline-rev", "", "what -baseline was built from, for the report")
 	flag.StringVar(&o.nginx, "nginx", "nginx", "the nginx binary")
 	flag.StringVar(&o.work, "work", "", "directory for configs, logs and pid files (required, must exist)")
 	flag.StringVar(&o.markdown, "markdown", "", "write the figures into this page's forward-vs-nginx section (docs/benchmarks.md)")
@@ -63,17 +65,26 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer up.Close()
-	sc, err := startSidecar(ctx, o, up.port)
+	sc, err := startSidecar(ctx, o, sidecarName, o.sidecar, up.port)
 	if err != nil {
 		return err
 	}
 	defer sc.Stop()
+	procs := []*proxyProc{sc.proxyProc}
+	if o.baseline != "" {
+		base, err := startSidecar(ctx, o, baselineName, o.baseline, up.port)
+		if err != nil {
+			return err
+		}
+		defer base.Stop()
+		procs = append(procs, base.proxyProc)
+	}
 	ng, err := startNginx(ctx, o, up.port)
 	if err != nil {
 		return err
 	}
 	defer ng.Stop()
-	res, err := measure(ctx, o, []*proxyProc{sc.proxyProc, ng.proxyProc})
+	res, err := measure(ctx, o, append(procs, ng.proxyProc))
 	if err != nil {
 		return err
 	}

@@ -103,9 +103,16 @@ type sidecarProc struct {
 
 const token = "bench-forward"
 
+// The proxies' names in the figures.
+const (
+	sidecarName  = "sidecar"
+	baselineName = "baseline"
+	nginxName    = "nginx"
+)
+
 // startSidecar runs the sidecar binary against a stub operator that lists one service in proxy
 // mode whose only endpoint (the upstream) is ready, and waits until its sidecar port answers.
-func startSidecar(ctx context.Context, o options, upstreamPort int) (*sidecarProc, error) {
+func startSidecar(ctx context.Context, o options, name, binary string, upstreamPort int) (*sidecarProc, error) {
 	sidecarPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -114,7 +121,7 @@ func startSidecar(ctx context.Context, o options, upstreamPort int) (*sidecarPro
 		Ports:     []stream.Port{{Name: "http", Port: 80, Protocol: "TCP", SidecarPort: int32(sidecarPort)}},
 		Endpoints: []stream.Endpoint{{Pod: "orders-0", IP: "127.0.0.1", Ready: true, Ports: map[string]int32{"http": int32(upstreamPort)}}}}
 	op := stuboperator.Start(token, svc)
-	dir := filepath.Join(o.work, "sidecar")
+	dir := filepath.Join(o.work, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		op.Close()
 		return nil, err
@@ -132,15 +139,15 @@ func startSidecar(ctx context.Context, o options, upstreamPort int) (*sidecarPro
 	}
 	// --supervise=false: the measured pid is the resolver itself (the supervisor would be an
 	// idle parent).
-	cmd := exec.Command(o.sidecar, "--supervise=false", "--operator-url="+op.URL(), "--token-file="+tokenFile,
+	cmd := exec.Command(binary, "--supervise=false", "--operator-url="+op.URL(), "--token-file="+tokenFile,
 		"--ca-file="+caFile, "--bind-address=127.0.0.1", "--proxy-port="+strconv.Itoa(proxyPort),
 		"--admin-port="+strconv.Itoa(adminPort), "--shutdown-delay=0s")
-	c, err := startChild(cmd, filepath.Join(o.work, "sidecar.pid"), filepath.Join(dir, "sidecar.log"))
+	c, err := startChild(cmd, filepath.Join(o.work, name+".pid"), filepath.Join(dir, "sidecar.log"))
 	if err != nil {
 		op.Close()
 		return nil, err
 	}
-	sp := &sidecarProc{child: c, op: op, proxyProc: &proxyProc{name: "sidecar", addr: fmt.Sprintf("127.0.0.1:%d", sidecarPort),
+	sp := &sidecarProc{child: c, op: op, proxyProc: &proxyProc{name: name, addr: fmt.Sprintf("127.0.0.1:%d", sidecarPort),
 		host: "orders.shop.svc.cluster.local", pids: func() ([]int, error) { return []int{c.cmd.Process.Pid}, nil }}}
 	if err := waitServing(ctx, sp.addr, sp.host, c.exited); err != nil {
 		sp.Stop()
@@ -236,7 +243,7 @@ func startNginx(ctx context.Context, o options, upstreamPort int) (*nginxProc, e
 	}
 	master := c.cmd.Process.Pid
 	np := &nginxProc{child: c, version: strings.TrimSpace(strings.TrimPrefix(string(version), "nginx version: ")),
-		proxyProc: &proxyProc{name: "nginx", addr: fmt.Sprintf("127.0.0.1:%d", port), host: "orders.shop.svc.cluster.local",
+		proxyProc: &proxyProc{name: nginxName, addr: fmt.Sprintf("127.0.0.1:%d", port), host: "orders.shop.svc.cluster.local",
 			pids: func() ([]int, error) { return withChildren(master) }}}
 	if err := waitServing(ctx, np.addr, np.host, c.exited); err != nil {
 		np.Stop()

@@ -81,14 +81,25 @@ func (r *results) summary(proxy string) summary {
 	return s
 }
 
-// Ratio is the sidecar's CPU per request over nginx's, over all rounds.
-func (r *results) Ratio() float64 {
-	return float64(r.summary("sidecar").CPUPerRequest()) / float64(r.summary("nginx").CPUPerRequest())
+// proxies are the names measured, in the order of the report.
+func (r *results) proxies() []string {
+	var out []string
+	for _, name := range []string{sidecarName, baselineName, nginxName} {
+		if slices.ContainsFunc(r.Rounds, func(rd round) bool { return rd.Proxy == name }) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Ratio is a proxy's CPU per request over nginx's, over all rounds.
+func (r *results) Ratio(proxy string) float64 {
+	return float64(r.summary(proxy).CPUPerRequest()) / float64(r.summary(nginxName).CPUPerRequest())
 }
 
 // Check fails a run in which a proxy answered anything but the upstream's 200.
 func (r *results) Check() error {
-	for _, p := range []string{"sidecar", "nginx"} {
+	for _, p := range r.proxies() {
 		if s := r.summary(p); s.Errors > 0 || s.Requests == 0 {
 			return fmt.Errorf("%s: %d requests, %d errors", p, s.Requests, s.Errors)
 		}
@@ -98,15 +109,15 @@ func (r *results) Check() error {
 
 func (r *results) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nproxy\treq/s\tCPU µs/req\t(rounds)\tp50 ms\tp90 ms\tp99 ms\terrors")
-	for _, p := range []string{"sidecar", "nginx"} {
+	fmt.Fprintln(tw, "\nproxy\treq/s\tCPU µs/req\t(rounds)\tvs nginx\tp50 ms\tp90 ms\tp99 ms\terrors")
+	for _, p := range r.proxies() {
 		s := r.summary(p)
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f–%.1f\t%.3f\t%.3f\t%.3f\t%d\n", p, s.RPS(), micros(s.CPUPerRequest()),
-			micros(s.MinCPUReq), micros(s.MaxCPUReq), millis(pct(s.latencies, 50)), millis(pct(s.latencies, 90)), millis(pct(s.latencies, 99)), s.Errors)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f–%.1f\t%.2f×\t%.3f\t%.3f\t%.3f\t%d\n", p, s.RPS(), micros(s.CPUPerRequest()),
+			micros(s.MinCPUReq), micros(s.MaxCPUReq), r.Ratio(p), millis(pct(s.latencies, 50)), millis(pct(s.latencies, 90)), millis(pct(s.latencies, 99)), s.Errors)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nsidecar/nginx CPU per request: %.2f×; req/s: %.2f×; load average %s → %s\n",
-		r.Ratio(), r.summary("sidecar").RPS()/r.summary("nginx").RPS(), r.LoadBefore, r.LoadAfter)
+		r.Ratio(sidecarName), r.summary(sidecarName).RPS()/r.summary(nginxName).RPS(), r.LoadBefore, r.LoadAfter)
 }
 
 // sectionName names the section of docs/benchmarks.md this tool owns.
@@ -126,10 +137,10 @@ func (r *results) WriteSection(path string) error {
 // Markdown writes the section.
 func (r *results) Markdown(w io.Writer) {
 	o := r.Options
-	sc, ng := r.summary("sidecar"), r.summary("nginx")
+	sc, ng := r.summary(sidecarName), r.summary(nginxName)
 	fmt.Fprintf(w, "## Forward path vs nginx (loopback)\n\n")
 	fmt.Fprintf(w, "Written by `make bench-forward` (`hack/bench-forward.sh`, `hack/tools/benchforward`) on %s, commit %s,\n", r.Started.Format("2006-01-02 15:04 UTC"), r.Commit)
-	fmt.Fprintf(w, "%d cores, %s, nginx %s. Load average %s before, %s after (other work shares the machine;\n", runtime.NumCPU(), runtime.Version(), r.NginxVersion, r.LoadBefore, r.LoadAfter)
+	fmt.Fprintf(w, "%d cores, %s, %s. Load average %s before, %s after (other work shares the machine;\n", runtime.NumCPU(), runtime.Version(), r.NginxVersion, r.LoadBefore, r.LoadAfter)
 	fmt.Fprintf(w, "the rounds alternate so that it weighs on both alike).\n\n")
 	fmt.Fprintf(w, "The sidecar binary forwards a service in proxy mode whose pod is ready (forwarded at once, never\n")
 	fmt.Fprintf(w, "held: the mode the traffic trigger keeps a quiet service in), requests arriving on its sidecar port;\n")
@@ -141,16 +152,24 @@ func (r *results) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "processes (the sidecar; nginx's master and worker) from `/proc/<pid>/stat` over each round, divided by the\n")
 	fmt.Fprintf(w, "requests answered in it. nginx runs one worker, so it uses at most one core; the sidecar's Go runtime may\n")
 	fmt.Fprintf(w, "use both: CPU per request is the like-for-like figure, req/s depends on that difference.\n\n")
-	fmt.Fprintf(w, "| proxy | req/s | CPU µs/request | per round | p50 ms | p90 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n")
-	for _, x := range []struct {
-		name string
-		s    summary
-	}{{"sidecar", sc}, {"nginx", ng}} {
-		fmt.Fprintf(w, "| %s | %.0f | %.1f | %.1f–%.1f | %.3f | %.3f | %.3f | %d |\n", x.name, x.s.RPS(), micros(x.s.CPUPerRequest()),
-			micros(x.s.MinCPUReq), micros(x.s.MaxCPUReq), millis(pct(x.s.latencies, 50)), millis(pct(x.s.latencies, 90)), millis(pct(x.s.latencies, 99)), x.s.Errors)
+	fmt.Fprintf(w, "| proxy | req/s | CPU µs/request | per round | vs nginx | p50 ms | p90 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range r.proxies() {
+		s := r.summary(p)
+		name := p
+		if p == baselineName {
+			name = "sidecar before (" + o.baselineRev + ")"
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.1f | %.1f–%.1f | %.2f× | %.3f | %.3f | %.3f | %d |\n", name, s.RPS(), micros(s.CPUPerRequest()),
+			micros(s.MinCPUReq), micros(s.MaxCPUReq), r.Ratio(p), millis(pct(s.latencies, 50)), millis(pct(s.latencies, 90)), millis(pct(s.latencies, 99)), s.Errors)
 	}
+	ratio := r.Ratio(sidecarName)
 	fmt.Fprintf(w, "\n**Sidecar / nginx CPU per request: %.2f×** (target ≤ 1.5×: %s); requests per second: %.2f×.\n",
-		r.Ratio(), yesNo(r.Ratio() <= 1.5), sc.RPS()/ng.RPS())
+		ratio, yesNo(ratio <= 1.5), sc.RPS()/ng.RPS())
+	if o.baseline != "" {
+		base := r.summary(baselineName)
+		fmt.Fprintf(w, "The sidecar before (%s), measured in the same rounds: %.2f× nginx's CPU per request; now %.0f%% of its CPU per request.\n",
+			o.baselineRev, r.Ratio(baselineName), 100*float64(sc.CPUPerRequest())/float64(base.CPUPerRequest()))
+	}
 }
 
 func yesNo(b bool) string {
