@@ -129,7 +129,11 @@ func (t *directTransport) writeAndRead(c *directConn, req *http.Request) (*http.
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			// These requests never ask to upgrade: the connection is no longer HTTP.
+			return nil, errors.New("the pod switched protocols without being asked to")
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 199 {
 			return resp, nil
 		}
 		// An informational response (103 Early Hints, ...): passed on, then the next one.

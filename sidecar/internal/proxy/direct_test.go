@@ -229,3 +229,29 @@ func TestDirectClosesConnectionsIdleTooLong(t *testing.T) {
 	assert.Empty(t, d.idle)
 	assert.Nil(t, d.sweep, "nothing idle: the sweep stops")
 }
+
+func TestDirectRefusesAnUnaskedProtocolSwitch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	closed := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = http.ReadRequest(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		_, _ = c.Read(make([]byte, 1)) // returns when the sidecar closes the connection
+		close(closed)
+	}()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	_, err = newDirect(time.Minute).RoundTrip(req)
+	assert.ErrorContains(t, err, "switched protocols")
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was left open")
+	}
+}

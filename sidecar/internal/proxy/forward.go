@@ -123,7 +123,11 @@ func (h *Handler) newTransport() *transport {
 	h1, h2 := base(), base()
 	h2.Protocols = new(http.Protocols)
 	h2.Protocols.SetUnencryptedHTTP2(true)
-	d := &directTransport{dial: dialer.DialContext, maxIdle: h.o.MaxIdleConnsPerHost, idleTimeout: h1.IdleConnTimeout}
+	maxIdle := h.o.MaxIdleConnsPerHost
+	if maxIdle == 0 {
+		maxIdle = http.DefaultMaxIdleConnsPerHost // as http.Transport reads 0
+	}
+	d := &directTransport{dial: dialer.DialContext, maxIdle: maxIdle, idleTimeout: h1.IdleConnTimeout}
 	return &transport{wait: h.wait, direct: d, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
 }
 
