@@ -24,7 +24,7 @@ import (
 const testToken = "test-token"
 
 // testConfig is a configuration with every listener on a free loopback port and short timings.
-func testConfig(t *testing.T, op *stuboperator.Operator) Config {
+func testConfig(t testing.TB, op *stuboperator.Operator) Config {
 	t.Helper()
 	var cfg Config
 	cfg.BindFlags(newFlagSet())
@@ -49,11 +49,11 @@ func discard() logr.Logger { return logr.Discard() }
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
 
 // startSidecar starts a sidecar and waits until it has applied the operator's snapshot.
-func startSidecar(t *testing.T, cfg Config) *Sidecar {
+func startSidecar(t testing.TB, cfg Config) *Sidecar {
 	t.Helper()
 	log := logr.Discard()
-	if testing.Verbose() {
-		log = testr.NewWithOptions(t, testr.Options{Verbosity: 1})
+	if tt, ok := t.(*testing.T); ok && testing.Verbose() {
+		log = testr.NewWithOptions(tt, testr.Options{Verbosity: 1})
 	}
 	s, err := New(cfg, log)
 	require.NoError(t, err)
@@ -80,7 +80,7 @@ type target struct {
 	srv     *http.Server
 }
 
-func newTarget(t *testing.T, h http.Handler) *target {
+func newTarget(t testing.TB, h http.Handler) *target {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -18,7 +18,7 @@ import (
 )
 
 // freePort returns a loopback port nothing listens on now.
-func freePort(t *testing.T) int32 {
+func freePort(t testing.TB) int32 {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,6 +99,43 @@ func TestSSEEventsArriveIncrementally(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("data: event %d\n", i), line)
 		_, _ = r.ReadString('\n')
 		next <- struct{}{}
+	}
+}
+
+// TestKnownLengthResponseStreams: a response with a Content-Length whose pod sends the headers,
+// then the body in parts, each only after the client has read the previous one. The headers and
+// every part must reach the client without waiting for the rest (a proxy that buffers a known
+// length until it is complete would deadlock, and the test time out).
+func TestKnownLengthResponseStreams(t *testing.T) {
+	next := make(chan struct{})
+	parts := []string{"first part\n", "second part\n", "third part\n"}
+	s := readyTarget(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(strings.Join(parts, ""))))
+		rc := http.NewResponseController(w)
+		w.WriteHeader(http.StatusOK)
+		_ = rc.Flush()
+		for _, p := range parts {
+			select {
+			case <-next:
+			case <-r.Context().Done():
+				return
+			}
+			_, _ = io.WriteString(w, p)
+			_ = rc.Flush()
+		}
+	}), nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.ProxyAddr().String()+"/download", nil)
+	req.Host = "orders.shop"
+	resp, err := http.DefaultClient.Do(req) // returns once the headers have arrived
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, int64(len(strings.Join(parts, ""))), resp.ContentLength)
+	r := bufio.NewReader(resp.Body)
+	for _, p := range parts {
+		next <- struct{}{}
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, p, line)
 	}
 }
 

@@ -3,6 +3,7 @@ package metrics
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,18 @@ type Metrics struct {
 	probes          *prometheus.CounterVec
 	sidecarPorts    prometheus.Gauge
 	listenErrors    prometheus.Counter
+
+	// resolved caches the series of results that requests have used, so that a forwarded
+	// request costs one map read instead of hashing four label values (WithLabelValues).
+	resolvedMu sync.RWMutex
+	resolved   map[resultKey]prometheus.Counter
+}
+
+// resultKey names one series of elasti_sidecar_requests_total.
+type resultKey struct {
+	key  string
+	code int // the status divided by 100
+	held bool
 }
 
 // New creates the collectors on a registry of their own (with Go and process collectors). The
@@ -56,6 +69,7 @@ func New() *Metrics {
 	svc := []string{"namespace", "service"}
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		resolved: map[resultKey]prometheus.Counter{},
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "elasti_sidecar_held_requests",
 			Help: "Requests held now, waiting for the service to be able to serve."}, svc),
 		holdDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "elasti_sidecar_hold_duration_seconds",
@@ -108,11 +122,27 @@ func (m *Metrics) SetHeld(key string, n int) {
 
 // Observe records one finished request.
 func (m *Metrics) Observe(key string, code int, held bool, holdFor time.Duration) {
-	ns, name := split(key)
-	m.results.WithLabelValues(ns, name, strconv.Itoa(code/100)+"xx", strconv.FormatBool(held)).Inc()
+	m.result(resultKey{key: key, code: code / 100, held: held}).Inc()
 	if held {
+		ns, name := split(key)
 		m.holdDuration.WithLabelValues(ns, name).Observe(holdFor.Seconds())
 	}
+}
+
+// result returns the series of k, resolving it on first use.
+func (m *Metrics) result(k resultKey) prometheus.Counter {
+	m.resolvedMu.RLock()
+	c, ok := m.resolved[k]
+	m.resolvedMu.RUnlock()
+	if ok {
+		return c
+	}
+	ns, name := split(k.key)
+	c = m.results.WithLabelValues(ns, name, strconv.Itoa(k.code)+"xx", strconv.FormatBool(k.held))
+	m.resolvedMu.Lock()
+	m.resolved[k] = c
+	m.resolvedMu.Unlock()
+	return c
 }
 
 // Rejected counts a request the sidecar answered itself.
@@ -161,6 +191,13 @@ func (m *Metrics) StreamApplied(version uint64, services int) {
 
 // Forget drops every series of a service that left the stream.
 func (m *Metrics) Forget(key string) {
+	m.resolvedMu.Lock()
+	for k := range m.resolved {
+		if k.key == key {
+			delete(m.resolved, k)
+		}
+	}
+	m.resolvedMu.Unlock()
 	ns, name := split(key)
 	l := prometheus.Labels{"namespace": ns, "service": name}
 	m.held.DeletePartialMatch(l)

@@ -39,3 +39,21 @@ elasti_sidecar_requests_total{code_class="5xx",held="false",namespace="shop",ser
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 }
+
+// TestObserveAfterForgetCountsAgain: the resolved series are dropped with the service, so a
+// service that comes back is counted in a live series, not in one the registry forgot.
+func TestObserveAfterForgetCountsAgain(t *testing.T) {
+	m := New()
+	for range 3 {
+		m.Observe("shop/orders", 200, false, 0)
+	}
+	m.Observe("shop/orders", 404, false, 0)
+	m.Forget("shop/orders")
+	m.Observe("shop/orders", 204, false, 0)
+	want := `
+# HELP elasti_sidecar_requests_total Requests handled, by response code class (2xx..5xx) and whether they were held.
+# TYPE elasti_sidecar_requests_total counter
+elasti_sidecar_requests_total{code_class="2xx",held="false",namespace="shop",service="orders"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "elasti_sidecar_requests_total"))
+}

@@ -16,13 +16,13 @@ import (
 	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
 )
 
-// newReverseProxy builds the forwarding half: a ReverseProxy that streams (FlushInterval -1),
+// newReverseProxy builds the forwarding half: a ReverseProxy that streams (see flushInterval),
 // keeps Host, sets X-Forwarded-*, and goes through the retrying transport.
 func (h *Handler) newReverseProxy() http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      h.newTransport(),
-		FlushInterval:  -1,
+		FlushInterval:  flushInterval,
 		BufferPool:     bufferPool{},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.upstreamError,
@@ -49,6 +49,16 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set("X-Forwarded-Proto", v)
 	}
 }
+
+// flushInterval is how long response bytes may wait in the sidecar's write buffer. Server-sent
+// events and responses of unknown length (chunked) are flushed at every write whatever it says
+// (ReverseProxy does so for them); this bounds the wait for responses of known length, headers
+// included: their bytes reach the client within a millisecond of arriving even when the pod
+// sends them slowly. It is not -1 (flush at once) because ReverseProxy then flushes the headers
+// from a timer goroutine started for every response and the body in a second write: a
+// response that arrives whole now leaves in one write when the handler returns (that cost a
+// goroutine and a write system call per request; docs/benchmarks.md).
+const flushInterval = time.Millisecond
 
 // modifyResponse records the status and adds Server-Timing for held requests.
 func modifyResponse(resp *http.Response) error {
@@ -89,7 +99,9 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 // been read (nothing is lost, nothing is replayed).
 type transport struct {
 	// wait picks another endpoint for a retry and holds the request again when none is left.
-	wait     *waiter
+	wait *waiter
+	// direct sends the bodiless HTTP/1 requests (see direct); http1 and h2c the others.
+	direct   *directTransport
 	http1    *http.Transport
 	h2c      *http.Transport
 	attempts int
@@ -111,7 +123,12 @@ func (h *Handler) newTransport() *transport {
 	h1, h2 := base(), base()
 	h2.Protocols = new(http.Protocols)
 	h2.Protocols.SetUnencryptedHTTP2(true)
-	return &transport{wait: h.wait, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
+	maxIdle := h.o.MaxIdleConnsPerHost
+	if maxIdle == 0 {
+		maxIdle = http.DefaultMaxIdleConnsPerHost // as http.Transport reads 0
+	}
+	d := &directTransport{dial: dialer.DialContext, maxIdle: maxIdle, idleTimeout: h1.IdleConnTimeout}
+	return &transport{wait: h.wait, direct: d, http1: h1, h2c: h2, attempts: 1 + h.o.ConnectRetries, backoff: h.o.ConnectRetryBackoff}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -166,10 +183,13 @@ func (t *transport) rehold(ctx context.Context, rt *route, tried map[string]bool
 	return res.ep, res.out == outForward
 }
 
-func (t *transport) base(req *http.Request) *http.Transport {
+func (t *transport) base(req *http.Request) http.RoundTripper {
 	rt := routeFrom(req.Context())
 	if req.Header.Get("Upgrade") == "" && (req.ProtoMajor == 2 || rt.target.h2c) {
 		return t.h2c
+	}
+	if direct(req) {
+		return t.direct
 	}
 	return t.http1
 }

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/elasti-dev/elasti/internal/docsection"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
 
@@ -94,7 +95,9 @@ func (r *Report) write(out io.Writer, o Options) error {
 	if o.MarkdownOut != "" {
 		var sb strings.Builder
 		r.Markdown(&sb)
-		if err := os.WriteFile(o.MarkdownOut, []byte(sb.String()), 0o644); err != nil {
+		// Sections other tools own (make bench-forward's) are carried over.
+		old, _ := os.ReadFile(o.MarkdownOut)
+		if err := os.WriteFile(o.MarkdownOut, []byte(docsection.Keep(sb.String(), string(old))), 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", o.MarkdownOut, err)
 		}
 	}
