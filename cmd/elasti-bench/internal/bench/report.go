@@ -30,8 +30,8 @@ type Report struct {
 	Forward          Forward   `json:"forward"`
 	// Observation: the traffic trigger under load (empty when skipped).
 	Observation Observation `json:"observation"`
-	Memory           Memory    `json:"memory"`
-	Targets          []Target  `json:"targets"`
+	Memory      Memory      `json:"memory"`
+	Targets     []Target    `json:"targets"`
 }
 
 // Machine describes where the run happened.

@@ -21,7 +21,7 @@ type bencher struct {
 	fresh *http.Client // through the gateway, a new connection per request
 	// keepAlive goes through the gateway too, reusing connections.
 	keepAlive *http.Client
-	start time.Time
+	start     time.Time
 	// traefik is the ingress arm (nil without -ingress): Traefik in its own namespace.
 	traefik   *framework.Traefik
 	traefikNS *framework.Namespace
