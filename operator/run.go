@@ -112,6 +112,7 @@ func addElastiServer(mgr manager.Manager, o Options, scaler *scaling.ScaleHandle
 	}
 	srv, err := elastiserver.New(elastiserver.Options{
 		Traffic:       ledger,
+		ServiceIndex:  controller.IndexService, // registered by addController's setup, before the cache starts
 		BindAddress:   o.ElastiServerBindAddress,
 		CertDir:       o.CertDir,
 		Client:        mgr.GetClient(),

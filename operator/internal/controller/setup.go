@@ -27,10 +27,14 @@ import (
 	"github.com/elasti-dev/elasti/pkg/names"
 )
 
+// IndexService is the field index on ElastiServices by spec.service that SetupWithManager
+// registers on the manager's cache (the elastiserver looks ElastiServices up by it too).
+const IndexService = "controller.elasti.dev/service"
+
 // Field indexes on ElastiServices (prefixed so they cannot clash with indexes other parts of the
 // operator register on the same cache).
 const (
-	indexService     = "controller.elasti.dev/service"
+	indexService     = IndexService
 	indexScaleTarget = "controller.elasti.dev/scale-target"
 )
 

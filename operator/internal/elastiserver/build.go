@@ -21,11 +21,16 @@ import (
 // meets in a request's Host.
 func serviceKey(namespace, service string) string { return namespace + "/" + service }
 
-// elastiServiceFor returns the ElastiService of a Service (v1alpha1.Claimant of those naming it),
-// or nil.
-func elastiServiceFor(ctx context.Context, c client.Reader, namespace, service string) (*v1alpha1.ElastiService, error) {
+// elastiServiceFor returns the ElastiService that manages namespace/service (the oldest of those
+// naming it: v1alpha1.Claimant), nil when none does. With index (the name of a field index of c's
+// cache on spec.service) it reads only those; without one (an API reader) it lists the namespace.
+func elastiServiceFor(ctx context.Context, c client.Reader, namespace, service, index string) (*v1alpha1.ElastiService, error) {
 	list := &v1alpha1.ElastiServiceList{}
-	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+	opts := []client.ListOption{client.InNamespace(namespace)}
+	if index != "" {
+		opts = append(opts, client.MatchingFields{index: service})
+	}
+	if err := c.List(ctx, list, opts...); err != nil {
 		return nil, fmt.Errorf("listing ElastiServices in %s: %w", namespace, err)
 	}
 	named := list.Items[:0]
@@ -41,13 +46,15 @@ func elastiServiceFor(ctx context.Context, c client.Reader, namespace, service s
 type builder struct {
 	c             client.Reader
 	clusterDomain string
+	// serviceIndex: see Options.ServiceIndex.
+	serviceIndex string
 }
 
 // build returns what the streams should show for namespace/service, or nil when no
 // ElastiService names it. previous is the value shown now; its probe is kept when no target pod
 // is left to read one from (a target at zero), so a sidecar can probe the first pod that comes.
 func (b *builder) build(ctx context.Context, namespace, service string, previous *stream.Service) (*stream.Service, error) {
-	es, err := elastiServiceFor(ctx, b.c, namespace, service)
+	es, err := elastiServiceFor(ctx, b.c, namespace, service, b.serviceIndex)
 	if err != nil || es == nil {
 		return nil, err
 	}

@@ -149,11 +149,11 @@ func readRequestCount(w http.ResponseWriter, r *http.Request) (messages.RequestC
 // lookup finds the ElastiService of rc's Service in the cache, then (on a miss) through the
 // APIReader if there is one.
 func (s *Server) lookup(ctx context.Context, rc messages.RequestCount) (*v1alpha1.ElastiService, error) {
-	es, err := elastiServiceFor(ctx, s.opts.Client, rc.Namespace, rc.Svc)
+	es, err := elastiServiceFor(ctx, s.opts.Client, rc.Namespace, rc.Svc, s.opts.ServiceIndex)
 	if err != nil || es != nil || s.opts.APIReader == nil {
 		return es, err
 	}
-	return elastiServiceFor(ctx, s.opts.APIReader, rc.Namespace, rc.Svc)
+	return elastiServiceFor(ctx, s.opts.APIReader, rc.Namespace, rc.Svc, "")
 }
 
 // targetState says how far the target is from serving, from what the streams show.

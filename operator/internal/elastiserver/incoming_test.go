@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/pkg/messages"
@@ -194,11 +196,11 @@ func TestElastiServiceForPicksTheOldest(t *testing.T) {
 	newer.CreationTimestamp.Time = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	other := elastiService("other", "x", "orders")
 	f := newFixture(t, newer, older, other)
-	es, err := elastiServiceFor(context.Background(), f.client, "shop", "orders")
+	es, err := elastiServiceFor(context.Background(), f.client, "shop", "orders", "")
 	require.NoError(t, err)
 	require.NotNil(t, es)
 	assert.Equal(t, "b-first", es.Name)
-	es, err = elastiServiceFor(context.Background(), f.client, "shop", "cart")
+	es, err = elastiServiceFor(context.Background(), f.client, "shop", "cart", "")
 	require.NoError(t, err)
 	assert.Nil(t, es)
 }
@@ -278,4 +280,42 @@ func TestForwardedRequestsAreCounted(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, w.Code)
 	assert.Equal(t, map[string]int64{"shop/orders": 12}, counted.added)
 	assert.Empty(t, f.scaler.calls, "forwarded requests wake nothing")
+}
+
+// listRecorder remembers the field selectors of List calls.
+type listRecorder struct {
+	client.Reader
+	fields []string
+}
+
+func (l *listRecorder) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	o := &client.ListOptions{}
+	o.ApplyOptions(opts)
+	if o.FieldSelector != nil {
+		l.fields = append(l.fields, o.FieldSelector.String())
+	}
+	return l.Reader.List(ctx, list, opts...)
+}
+
+// TestElastiServiceForByIndex: with a field index the lookup reads only the ElastiServices naming
+// the Service, and picks the same one as a namespace list.
+func TestElastiServiceForByIndex(t *testing.T) {
+	const index = "test/service"
+	older := elastiService("shop", "b-first", "orders")
+	older.CreationTimestamp.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	newer := elastiService("shop", "a-second", "orders")
+	newer.CreationTimestamp.Time = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(newer, older, elastiService("shop", "cart", "cart")).
+		WithIndex(&v1alpha1.ElastiService{}, index, func(o client.Object) []string {
+			return []string{o.(*v1alpha1.ElastiService).Spec.Service}
+		}).Build()
+	r := &listRecorder{Reader: c}
+	es, err := elastiServiceFor(context.Background(), r, "shop", "orders", index)
+	require.NoError(t, err)
+	require.NotNil(t, es)
+	assert.Equal(t, "b-first", es.Name)
+	assert.Equal(t, []string{index + "=orders"}, r.fields, "read through the index")
+	es, err = elastiServiceFor(context.Background(), r, "shop", "nobody", index)
+	require.NoError(t, err)
+	assert.Nil(t, es)
 }

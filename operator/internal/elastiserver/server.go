@@ -63,6 +63,11 @@ type Options struct {
 	// Client reads ElastiServices, Services, EndpointSlices and Pods, normally from the cache
 	// (mgr.GetClient()).
 	Client client.Client
+	// ServiceIndex is the name of a field index of Client's cache on ElastiServices by
+	// spec.service (controller.IndexService, registered by the controller's setup): a lookup then
+	// reads the ElastiServices naming one Service instead of listing its namespace. Empty lists
+	// the namespace.
+	ServiceIndex string
 	// APIReader (mgr.GetAPIReader()), when set, confirms a RequestCount's unknown service
 	// against the API server before answering 404, so an ElastiService created a moment ago
 	// that this replica's cache has not seen yet still wakes its target.

@@ -51,7 +51,7 @@ func (s *Server) startWatching(ctx context.Context) error {
 	if !s.opts.Cache.WaitForCacheSync(ctx) {
 		return fmt.Errorf("elastiserver: cache did not sync")
 	}
-	b := &builder{c: s.opts.Client, clusterDomain: s.opts.ClusterDomain}
+	b := &builder{c: s.opts.Client, clusterDomain: s.opts.ClusterDomain, serviceIndex: s.opts.ServiceIndex}
 	if err := s.rebuildAll(ctx, b, queue); err != nil {
 		return err
 	}
