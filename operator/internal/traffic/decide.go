@@ -90,7 +90,7 @@ func Decide(in Input) Decision {
 			return Decision{Action: Observe, Reason: fmt.Sprintf("no activity seen for the cooldown period of %s: counting requests in proxy mode", in.Cooldown)}
 		}
 	}
-	rate := formatRate(in.Rate)
+	rate := FormatRate(in.Rate)
 	switch {
 	case !in.OthersIdle:
 		return Decision{Action: Active, Reason: "another trigger says active"}
@@ -99,19 +99,17 @@ func Decide(in Input) Decision {
 	case !in.SidecarsReady:
 		return Decision{Action: Stop, Reason: "no ready resolver sidecar is left to count requests"}
 	case in.Rate > in.Threshold:
-		return Decision{Action: Active, Reason: fmt.Sprintf("%s requests/s observed, above the threshold of %s", rate, formatRate(in.Threshold))}
+		return Decision{Action: Active, Reason: fmt.Sprintf("%s requests/s observed, above the threshold of %s", rate, FormatRate(in.Threshold))}
 	case in.Now.Sub(in.ObservingSince) >= in.Cooldown:
-		return Decision{Action: ScaleToZero, Reason: fmt.Sprintf("%s requests/s (threshold %s) for the cooldown period of %s", rate, formatRate(in.Threshold), in.Cooldown)}
+		return Decision{Action: ScaleToZero, Reason: fmt.Sprintf("%s requests/s (threshold %s) for the cooldown period of %s", rate, FormatRate(in.Threshold), in.Cooldown)}
 	default:
-		return Decision{Action: KeepObserving, Reason: fmt.Sprintf("%s requests/s, at or below the threshold of %s", rate, formatRate(in.Threshold))}
+		return Decision{Action: KeepObserving, Reason: fmt.Sprintf("%s requests/s, at or below the threshold of %s", rate, FormatRate(in.Threshold))}
 	}
 }
 
 // FormatRate writes a rate the way status.traffic.observedRate shows it: at most three
 // significant digits ("0", "0.25", "12.3", "1500").
-func FormatRate(r float64) string { return formatRate(r) }
-
-func formatRate(r float64) string {
+func FormatRate(r float64) string {
 	switch {
 	case r == 0:
 		return "0"

@@ -69,8 +69,8 @@ type Ledger struct {
 	lease *coordinationv1.Lease
 }
 
-// Add counts n forwarded requests for key, reported at at. n == 0 is an activity report
-// without a count (a sidecar that does not count): it marks the service as seen, nothing more.
+// Add counts n forwarded requests for key, reported at at. n <= 0 (an activity report of a
+// sidecar that does not count) changes nothing.
 func (l *Ledger) Add(key string, n int64, at time.Time) {
 	if n <= 0 {
 		return
@@ -96,17 +96,6 @@ func (l *Ledger) Add(key string, n int64, at time.Time) {
 		default:
 		}
 	}
-}
-
-// Totals returns a copy of the replica's totals (tests, and the replica's own reads).
-func (l *Ledger) Totals() map[string]Total {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make(map[string]Total, len(l.totals))
-	for k, v := range l.totals {
-		out[k] = v
-	}
-	return out
 }
 
 // NeedLeaderElection is false: every replica writes the reports it receives.

@@ -29,8 +29,6 @@ type Meter struct {
 	seen map[string]map[string]Total
 	// count is each service's count of forwarded requests since this Meter started.
 	count map[string]int64
-	// last is when a replica last received requests for each service.
-	last map[string]time.Time
 	// series holds samples of count for the tracked services (those under observation).
 	series map[string][]sample
 }
@@ -55,7 +53,7 @@ func (m *Meter) Look(ctx context.Context) error {
 	now := m.now()
 	if m.seen == nil {
 		m.started = now
-		m.seen, m.count, m.last = map[string]map[string]Total{}, map[string]int64{}, map[string]time.Time{}
+		m.seen, m.count = map[string]map[string]Total{}, map[string]int64{}
 	}
 	if m.series == nil {
 		m.series = map[string][]sample{}
@@ -64,9 +62,6 @@ func (m *Meter) Look(ctx context.Context) error {
 		before := m.seen[name]
 		for key, t := range totals {
 			m.count[key] += m.added(before, key, t)
-			if t.Last.After(m.last[key]) {
-				m.last[key] = t.Last
-			}
 		}
 	}
 	for name := range m.seen {
@@ -157,12 +152,11 @@ func (m *Meter) Rate(key string, since time.Time, window time.Duration) float64 
 	return float64(end.count-base.count) / elapsed.Seconds()
 }
 
-// Count returns key's count of forwarded requests since the Meter started, and when requests
-// were last reported for it (zero when never).
-func (m *Meter) Count(key string) (int64, time.Time) {
+// Count returns key's count of forwarded requests since the Meter started.
+func (m *Meter) Count(key string) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.count[key], m.last[key]
+	return m.count[key]
 }
 
 func (m *Meter) now() time.Time {

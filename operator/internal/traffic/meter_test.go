@@ -38,7 +38,7 @@ func TestLedgersAndMeter(t *testing.T) {
 	a.Add("shop/orders", 5, clk.t)
 	require.NoError(t, a.Flush(ctx))
 	require.NoError(t, m.Look(ctx))
-	n, _ := m.Count("shop/orders")
+	n := m.Count("shop/orders")
 	assert.Zero(t, n, "totals counted before the Meter's first look are a baseline")
 
 	clk.add(time.Second)
@@ -50,9 +50,8 @@ func TestLedgersAndMeter(t *testing.T) {
 	require.NoError(t, b.Flush(ctx))
 	clk.add(time.Second)
 	require.NoError(t, m.Look(ctx))
-	n, last := m.Count("shop/orders")
+	n = m.Count("shop/orders")
 	assert.Equal(t, int64(7), n, "3 more on op-a, 4 on op-b (a new count)")
-	assert.Equal(t, clk.t.Add(-time.Second), last)
 	assert.InDelta(t, 7.0, m.Rate("shop/orders", time.Time{}, time.Minute), 0.001, "7 requests in the second since tracking began")
 
 	// op-a restarts: a new Ledger, whose count starts again from its first report.
@@ -61,7 +60,7 @@ func TestLedgersAndMeter(t *testing.T) {
 	a2.Add("shop/orders", 2, clk.t)
 	require.NoError(t, a2.Flush(ctx))
 	require.NoError(t, m.Look(ctx))
-	n, _ = m.Count("shop/orders")
+	n = m.Count("shop/orders")
 	assert.Equal(t, int64(9), n, "a restarted count adds, never subtracts")
 
 	// Nothing new for a while: the rate over a 2 s window falls to 0, the count stays.

@@ -208,7 +208,8 @@ func (c *Client) loop(ns, svc string) {
 			if err != nil {
 				pause = max(pause, wait)
 			}
-			if activityFailures >= maxActivityFailures || !c.pauseUnlessHeld(key, pause) {
+			// Requests held meanwhile must be reported at once: they end the pause.
+			if activityFailures >= maxActivityFailures || !c.sleepWhile(key, pause, func(waiting int) bool { return waiting == 0 }) {
 				return
 			}
 			if l.forwarded.Load() > 0 {
@@ -216,19 +217,19 @@ func (c *Client) loop(ns, svc string) {
 			}
 			continue
 		}
-		if !c.sleep(key, wait) {
+		if !c.sleepWhile(key, wait, func(waiting int) bool { return waiting > 0 }) {
 			return
 		}
 	}
 }
 
-// pauseUnlessHeld waits d, returning early when requests start waiting for key (they must be
-// reported at once); false when shutting down.
-func (c *Client) pauseUnlessHeld(key string, d time.Duration) bool {
+// sleepWhile waits d, returning early once keepSleeping(requests waiting for key) says false;
+// false when shutting down.
+func (c *Client) sleepWhile(key string, d time.Duration, keepSleeping func(waiting int) bool) bool {
 	const tick = 50 * time.Millisecond
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if c.waiting(key) > 0 {
+		if !keepSleeping(c.waiting(key)) {
 			return true
 		}
 		select {
@@ -238,23 +239,6 @@ func (c *Client) pauseUnlessHeld(key string, d time.Duration) bool {
 		}
 	}
 	return c.ctx.Err() == nil
-}
-
-// sleep waits d, returning early when the requests stopped waiting; false when shutting down.
-func (c *Client) sleep(key string, d time.Duration) bool {
-	const tick = 50 * time.Millisecond
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if c.waiting(key) == 0 {
-			return true
-		}
-		select {
-		case <-c.ctx.Done():
-			return false
-		case <-time.After(min(tick, time.Until(deadline))):
-		}
-	}
-	return true
 }
 
 // send POSTs one RequestCount.
