@@ -113,6 +113,9 @@ func (b *bencher) measureObservation(ctx context.Context, rep *Report) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	if proxy.Load() { // an observation still running when the run ended counts until now
+		total += time.Since(since)
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return fmt.Errorf("traffic trigger run: %w", ctx.Err())
