@@ -7,6 +7,7 @@ import (
 
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/operator/internal/controller"
+	"github.com/elasti-dev/elasti/pkg/apiwait"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
 )
@@ -43,6 +44,8 @@ type Options struct {
 	SidecarImage string
 	// TokenReviewsPerSecond bounds the TokenReviews sent to authenticate sidecars.
 	TokenReviewsPerSecond float64
+	// APIServerWait bounds the wait for the API server at start (package apiwait).
+	APIServerWait time.Duration
 }
 
 // BindFlags registers the operator's flags on fs, with their defaults.
@@ -70,5 +73,6 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.TokenReviewsPerSecond, "tokenreviews-per-second", auth.DefaultReviewsPerSecond, "Most TokenReviews per second this replica sends to authenticate sidecars (burst twice as many); sign-ins above it get 503 and retry. Tokens that are not JWTs for the audience, or have expired, never cost one.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
 	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", portrange.Default, "Ports (first-last) allocated to Service ports, one each, on which every resolver sidecar listens; the webhook's --sidecar-port-range must be the same. Gateway pods must not use them.")
+	fs.DurationVar(&o.APIServerWait, "api-server-wait", apiwait.DefaultTimeout, "How long the operator waits at start for an API server that does not answer (restarting, or not up yet) before it exits; errors waiting cannot fix (certificate, 401, 403) end it at once.")
 	fs.StringVar(&o.SidecarImage, "sidecar-image", "", "Resolver image the webhook injects (the webhook's --sidecar-image; required): only sidecars running an image of its repository, in namespaces opted in, are trusted.")
 }

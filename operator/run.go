@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -24,6 +25,7 @@ import (
 	"github.com/elasti-dev/elasti/operator/internal/traffic"
 	"github.com/elasti-dev/elasti/operator/internal/triggers"
 	"github.com/elasti-dev/elasti/operator/internal/trust"
+	"github.com/elasti-dev/elasti/pkg/apiwait"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
 	"github.com/elasti-dev/elasti/pkg/scaling"
@@ -38,7 +40,16 @@ func Run(ctx context.Context, o Options) error {
 	if _, err := triggers.NewServers(o.PrometheusAddress, o.PrometheusAllowedAddresses); err != nil {
 		return fmt.Errorf("--prometheus-address / --prometheus-allowed-addresses: %w", err)
 	}
-	mgr, err := newManager(o)
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	// The manager asks for REST mappings as it is built: a replica that starts while the API server
+	// restarts (a leader that lost its lease exits) waits for it rather than crash-looping.
+	if _, err := apiwait.Version(ctx, cfg, o.APIServerWait, apiwait.DefaultBackoff, ctrl.Log.WithName("setup")); err != nil {
+		return err
+	}
+	mgr, err := newManager(o, cfg)
 	if err != nil {
 		return err
 	}
@@ -66,17 +77,13 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // newManager builds the manager with cacheOptions.
-func newManager(o Options) (manager.Manager, error) {
+func newManager(o Options, cfg *rest.Config) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("building scheme: %w", err)
 	}
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("building scheme: %w", err)
-	}
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/elasti-dev/elasti/pkg/apiwait"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/pkg/portrange"
 	"github.com/elasti-dev/elasti/webhook/internal/certs"
@@ -65,6 +66,8 @@ type Options struct {
 	DisableChecker bool
 	// DisableCAPublisher stops keeping the operator CA bundle in opted-in namespaces.
 	DisableCAPublisher bool
+	// APIServerWait bounds the wait for the API server at start (package apiwait).
+	APIServerWait time.Duration
 }
 
 // DefaultCertDNSNames covers the webhook and the operator Services: one Secret serves both.
@@ -94,6 +97,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MemoryLimit, "sidecar-memory-limit", d.MemoryLimit.String(), "Default memory limit of the sidecar.")
 	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", portrange.Default, "The operator's --sidecar-port-range: gateway pods that declare a container port in it are not injected (the sidecar listens there).")
 	fs.StringVar(&o.NativeSidecar, "native-sidecar", NativeAuto, "Inject a native sidecar (init container, restartPolicy Always): auto (API server >= 1.29), true or false.")
+	fs.DurationVar(&o.APIServerWait, "api-server-wait", apiwait.DefaultTimeout, "How long the webhook waits at start for an API server that does not answer (restarting, or not up yet) before it exits; errors waiting cannot fix (certificate, 401, 403) end it at once.")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook server.")
 	fs.StringVar(&o.CertDir, "cert-dir", "/var/run/elasti/certs", "Directory with tls.crt and tls.key (reloaded on change).")
 	fs.StringVar(&o.CABundleFile, "ca-bundle-file", "", "PEM CA bundle injected as "+names.EnvCABundle+" (default <cert-dir>/ca.crt; re-read on change).")

@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/discovery"
+	"k8s.io/apimachinery/pkg/version"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/elasti-dev/elasti/pkg/apiwait"
 	"github.com/elasti-dev/elasti/webhook/internal/admission"
 	"github.com/elasti-dev/elasti/webhook/internal/certs"
 	"github.com/elasti-dev/elasti/webhook/internal/inject"
@@ -50,7 +51,13 @@ func RunWithConfig(ctx context.Context, o Options, restCfg *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("invalid flags: %w", err)
 	}
-	if injectCfg.NativeSidecar, err = nativeSidecar(o.NativeSidecar, restCfg); err != nil {
+	// A webhook that starts while the API server restarts (a leader that lost its lease exits)
+	// waits for it rather than crash-looping.
+	v, err := apiwait.Version(ctx, restCfg, o.APIServerWait, apiwait.DefaultBackoff, log)
+	if err != nil {
+		return err
+	}
+	if injectCfg.NativeSidecar, err = nativeSidecar(o.NativeSidecar, v); err != nil {
 		return err
 	}
 	log.Info("sidecar mode", "native", injectCfg.NativeSidecar)
@@ -200,21 +207,13 @@ func initialCertificates(ctx context.Context, o Options, restCfg *rest.Config, l
 	return fmt.Errorf("creating the webhook certificate: %w", last)
 }
 
-// nativeSidecar resolves --native-sidecar; "auto" asks the API server for its version.
-func nativeSidecar(mode string, restCfg *rest.Config) (bool, error) {
+// nativeSidecar resolves --native-sidecar; "auto" decides by the API server's version.
+func nativeSidecar(mode string, v *version.Info) (bool, error) {
 	switch mode {
 	case NativeTrue:
 		return true, nil
 	case NativeFalse:
 		return false, nil
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(restCfg)
-	if err != nil {
-		return false, fmt.Errorf("creating discovery client: %w", err)
-	}
-	v, err := dc.ServerVersion()
-	if err != nil {
-		return false, fmt.Errorf("discovering the API server version (set --native-sidecar to skip): %w", err)
 	}
 	return SupportsNativeSidecar(v.Major, v.Minor), nil
 }

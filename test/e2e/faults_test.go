@@ -256,6 +256,7 @@ func TestAPIServerRestart(t *testing.T) {
 	go func() {
 		done <- framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 10, framework.AppMessage("app"))
 	}()
+	restartsBefore := systemRestarts(t, f.ctx)
 	time.Sleep(100 * time.Millisecond)
 	pid, err := restart(f.ctx, component, 5*time.Second)
 	if err != nil {
@@ -282,6 +283,58 @@ func TestAPIServerRestart(t *testing.T) {
 	f.toZero(app)
 	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
 	step(t, start, "second wake-up after the restart works")
+	checkNoCrashLoop(t, f.ctx, restartsBefore)
+	step(t, start, "Elasti's pods are ready, none restarted more than once")
+}
+
+// systemRestarts: the restart count of every container of Elasti's own pods, by "pod/container".
+func systemRestarts(t *testing.T, ctx context.Context) map[string]int32 {
+	t.Helper()
+	pods, err := env.Kube.CoreV1().Pods(env.Config.SystemNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing %s: %v", env.Config.SystemNamespace, err)
+	}
+	out := map[string]int32{}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			out[p.Name+"/"+c.Name] = c.RestartCount
+		}
+	}
+	return out
+}
+
+// checkNoCrashLoop: after an API server restart, Elasti's pods are all ready again and none of
+// their containers restarted more than once since before (a leader that cannot renew its Lease
+// exits, once, by design; its replacement waits for the API server instead of exiting again,
+// which would put it in CrashLoopBackOff, with back-offs that outlast the outage).
+func checkNoCrashLoop(t *testing.T, ctx context.Context, before map[string]int32) {
+	t.Helper()
+	var last string
+	err := framework.Poll(ctx, env.Config.Scale(60*time.Second), time.Second, "every pod in "+env.Config.SystemNamespace+" ready",
+		func(ctx context.Context) (bool, string, error) {
+			pods, err := env.Kube.CoreV1().Pods(env.Config.SystemNamespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			var notReady []string
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil && !framework.PodReady(&p) {
+					notReady = append(notReady, p.Name)
+				}
+			}
+			last = strings.Join(notReady, ", ")
+			return len(notReady) == 0, last, nil
+		})
+	if err != nil {
+		t.Errorf("%v (not ready: %s)", err, last)
+	}
+	for key, n := range systemRestarts(t, ctx) {
+		if d := n - before[key]; d > 1 {
+			t.Errorf("%s restarted %d times across the API server restart, want at most 1 (a crash loop)", key, d)
+		} else if d == 1 {
+			t.Logf("%s restarted once (a leader that lost its Lease exits)", key)
+		}
+	}
 }
 
 // TestSidecarCrashKeepsGatewayReady: the resolver process in a gateway's sidecar is killed
