@@ -175,7 +175,17 @@ func dumpSystem(ctx context.Context, w io.Writer) {
 		return
 	}
 	for _, p := range pods.Items {
-		fmt.Fprintf(w, "---- %s/%s ready=%v ----\n", ns, p.Name, framework.PodReady(&p))
+		fmt.Fprintf(w, "---- %s/%s ready=%v%s ----\n", ns, p.Name, framework.PodReady(&p), restarts(&p))
+		for _, c := range p.Status.ContainerStatuses {
+			if c.RestartCount == 0 {
+				continue
+			}
+			// Why the last instance ended, in its own words (a crash loop shows here).
+			b, err := env.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, Previous: true, TailLines: ptr.To[int64](3)}).DoRaw(ctx)
+			if err == nil {
+				fmt.Fprintf(w, "previous %s:\n%s\n", c.Name, b)
+			}
+		}
 		for _, c := range p.Spec.Containers {
 			b, err := env.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: ptr.To[int64](15)}).DoRaw(ctx)
 			if err != nil {
@@ -185,6 +195,24 @@ func dumpSystem(ctx context.Context, w io.Writer) {
 			fmt.Fprintf(w, "%s\n", b)
 		}
 	}
+}
+
+// restarts: " restarts=<container>:<n>(<last end>)..." for the containers that restarted.
+func restarts(p *corev1.Pod) string {
+	var b strings.Builder
+	for _, c := range p.Status.ContainerStatuses {
+		if c.RestartCount == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, " restarts=%s:%d", c.Name, c.RestartCount)
+		if t := c.LastTerminationState.Terminated; t != nil {
+			fmt.Fprintf(&b, "(exit %d %s at %s)", t.ExitCode, t.Reason, t.FinishedAt.Format("15:04:05"))
+		}
+		if w := c.State.Waiting; w != nil {
+			fmt.Fprintf(&b, "[%s]", w.Reason)
+		}
+	}
+	return b.String()
 }
 
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }

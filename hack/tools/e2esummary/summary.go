@@ -28,7 +28,16 @@ type Outcome struct {
 	Seconds float64
 	// Reason is the text after SKIP: in the test's output ("" when it skipped another way).
 	Reason string
+	// Said is what a failed test logged last (its failure, as a rule): the last maxSaid
+	// "file_test.go:N: text" lines of its output, each cut to maxSaidLen, oldest first. The
+	// problems list (the end of the log, which is what a CI tail shows) names the failure with it.
+	Said []string
 }
+
+const (
+	maxSaid    = 2
+	maxSaidLen = 300
+)
 
 // TopLevel says whether the outcome is a scenario (not a subtest).
 func (o Outcome) TopLevel() bool { return !strings.Contains(o.Name, "/") }
@@ -38,6 +47,8 @@ var (
 	// The test whose output follows: chatty (-v) output names it before it logs.
 	currentLine = regexp.MustCompile(`^=== (?:RUN|CONT|NAME)\s+(\S+)`)
 	topLevelDef = regexp.MustCompile(`^Test[A-Za-z0-9_]*$`)
+	// A t.Log/t.Error line with text on it (a dump logs an empty first line and its text below).
+	saidLine = regexp.MustCompile(`^\s+[A-Za-z0-9_]+\.go:[0-9]+: (\S.*)$`)
 )
 
 // ParseLog reads a `go test -v` log and returns every result line in order, each skip with its
@@ -46,6 +57,7 @@ var (
 func ParseLog(r io.Reader) ([]Outcome, error) {
 	var out []Outcome
 	reasons := map[string]string{}
+	said := map[string][]string{}
 	current := ""
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -64,13 +76,26 @@ func ParseLog(r io.Reader) ([]Outcome, error) {
 		if _, reason, ok := strings.Cut(line, skipPrefix); ok && current != "" {
 			reasons[current] = strings.TrimSpace(reason)
 		}
+		if m := saidLine.FindStringSubmatch(line); m != nil && current != "" {
+			text := m[1]
+			if len(text) > maxSaidLen {
+				text = text[:maxSaidLen] + "…"
+			}
+			said[current] = append(said[current], text)
+			if len(said[current]) > maxSaid {
+				said[current] = said[current][1:]
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading the log: %w", err)
 	}
 	for i := range out {
-		if out[i].Result == Skip {
+		switch out[i].Result {
+		case Skip:
 			out[i].Reason = reasons[out[i].Name]
+		case Fail:
+			out[i].Said = said[out[i].Name]
 		}
 	}
 	return out, nil
@@ -126,7 +151,11 @@ func Judge(outcomes []Outcome, defined []string, allow map[string]string) []stri
 	for _, o := range outcomes {
 		switch o.Result {
 		case Fail:
-			problems = append(problems, fmt.Sprintf("%s failed", o.Name))
+			problem := o.Name + " failed"
+			if len(o.Said) > 0 {
+				problem += ", its last words: " + strings.Join(o.Said, " | ")
+			}
+			problems = append(problems, problem)
 		case Skip:
 			if _, ok := allow[o.Name]; !ok {
 				problems = append(problems, fmt.Sprintf("%s skipped, and it is not on the allow-list: %s", o.Name, reasonOrNone(o.Reason)))

@@ -41,7 +41,12 @@ const (
 --- SKIP: TestCARotation (0.02s)
 `
 	failCA = `=== RUN   TestCARotation
+    carotation_test.go:50: [ 1.00s] CA secret read
+    carotation_test.go:55: restarting the CA
     carotation_test.go:60: the new bundle was never published
+    main_test.go:170: 
+        ---- namespace e2e-ca ----
+        pod x ready=true
 --- FAIL: TestCARotation (120.00s)
 `
 	skipAuthSub = `=== RUN   TestElastiserverRejectsNonSidecar
@@ -84,7 +89,7 @@ func TestJudge(t *testing.T) {
 			"TestElastiserverRejectsNonSidecar/no_token skipped, and it is not on the allow-list: not on the node",
 		}},
 		{"a failure", logHeader + passWake + passAuth + failCA + logFail, three, nil, []string{
-			"TestCARotation failed",
+			"TestCARotation failed, its last words: restarting the CA | the new bundle was never published",
 			"2 scenarios passed, want 3",
 		}},
 		{"fewer passes than defined: the run stopped", logHeader + passWake + passAuth + crashed, three, nil, []string{

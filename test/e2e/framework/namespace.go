@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
@@ -132,6 +133,9 @@ func (n *Namespace) Dump(ctx context.Context, w io.Writer) {
 		for _, p := range pods.Items {
 			fmt.Fprintf(w, "pod %s phase=%s ready=%v ip=%s containers=%s\n", p.Name, p.Status.Phase, PodReady(&p), p.Status.PodIP, containerSummary(&p))
 		}
+		for _, p := range pods.Items {
+			n.dumpResolverLog(ctx, w, &p)
+		}
 	}
 	var list elastiv1.ElastiServiceList
 	if err := n.env.Client.List(ctx, &list, client.InNamespace(n.Name)); err == nil {
@@ -150,6 +154,21 @@ func (n *Namespace) Dump(ctx context.Context, w io.Writer) {
 		for _, ev := range events.Items {
 			fmt.Fprintf(w, "event %s %s/%s %s: %s\n", eventTime(&ev).Format("15:04:05.000"), ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Reason, strings.TrimSpace(ev.Message))
 		}
+	}
+}
+
+// dumpResolverLog writes the last lines of the resolver sidecar's log, when the pod has one.
+func (n *Namespace) dumpResolverLog(ctx context.Context, w io.Writer, p *corev1.Pod) {
+	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		if c.Name != names.SidecarContainerName {
+			continue
+		}
+		b, err := n.env.Kube.CoreV1().Pods(n.Name).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: ptr.To[int64](12)}).DoRaw(ctx)
+		if err != nil {
+			fmt.Fprintf(w, "log of %s/%s: %v\n", p.Name, c.Name, err)
+			return
+		}
+		fmt.Fprintf(w, "log of %s/%s (last lines):\n%s\n", p.Name, c.Name, strings.TrimSpace(string(b)))
 	}
 }
 
