@@ -3,6 +3,7 @@ package acks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -97,7 +98,7 @@ func uidOf(leaseName string) (types.UID, bool) {
 // instance. When instance differs from the one recorded, every acknowledgement is dropped in the
 // same write: a restarted process has its ports closed until it acknowledges again.
 func (s *Store) Connect(ctx context.Context, sc Sidecar, instance, stream string) error {
-	return s.retry(ctx, func(reader client.Reader) error {
+	return s.retry(ctx, func(reader client.Reader, _ bool) error {
 		cur := &coordinationv1.Lease{}
 		err := reader.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(sc.UID)}, cur)
 		if apierrors.IsNotFound(err) {
@@ -121,17 +122,14 @@ func (s *Store) Connect(ctx context.Context, sc Sidecar, instance, stream string
 // Disconnect records that stream ended, unless the Lease already names another stream (the
 // sidecar reconnected, maybe to another replica, before this one noticed).
 func (s *Store) Disconnect(ctx context.Context, sc Sidecar, stream string) error {
-	return s.retry(ctx, func(reader client.Reader) error {
+	return s.retry(ctx, func(reader client.Reader, live bool) error {
 		cur := &coordinationv1.Lease{}
 		err := reader.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(sc.UID)}, cur)
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
+		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("reading acknowledgement lease of %s/%s: %w", sc.Namespace, sc.Name, err)
 		}
-		if cur.Annotations[AnnotationStream] != stream {
-			return nil
+		if err != nil || cur.Annotations[AnnotationStream] != stream {
+			return confirm(live) // the cache may not show this stream's own Connect yet
 		}
 		return s.patch(ctx, cur, map[string]any{AnnotationStream: nil})
 	})
@@ -152,16 +150,42 @@ func (s *Store) patch(ctx context.Context, cur *coordinationv1.Lease, changes ma
 	return nil
 }
 
-// retry runs op with the cache as reader, then after a conflict with the API server as reader.
-func (s *Store) retry(ctx context.Context, op func(client.Reader) error) error {
+// errUnconfirmed: an operation found nothing to write in the cache's copy of a Lease. The cache may
+// be behind another replica's write (a Connect that dropped the acknowledgements of a restarted
+// sidecar process, seconds ago on the other replica), so "nothing to do" holds only once the API
+// server's copy says so.
+var errUnconfirmed = errors.New("nothing to write according to the cache")
+
+// confirm is what an operation that found nothing to write returns: done when it read the API
+// server's copy (live), errUnconfirmed otherwise.
+func confirm(live bool) error {
+	if live {
+		return nil
+	}
+	return errUnconfirmed
+}
+
+// retry runs op with the cache as reader, then with the API server as reader after a conflict or
+// when op found nothing to write (errUnconfirmed). Writes are conditional on the resourceVersion
+// read, so a write computed from a stale copy is refused, never applied. Without an APIReader the
+// Client's reads count as live.
+func (s *Store) retry(ctx context.Context, op func(reader client.Reader, live bool) error) error {
 	var reader client.Reader = s.Client
+	live := s.APIReader == nil
 	for attempt := 0; ; attempt++ {
-		err := op(reader)
+		err := op(reader, live)
+		if errors.Is(err, errUnconfirmed) {
+			err = nil
+			if !live {
+				reader, live = s.APIReader, true
+				continue
+			}
+		}
 		if err == nil || attempt == conflictRetries || !(apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
 			return err
 		}
 		if s.APIReader != nil {
-			reader = s.APIReader
+			reader, live = s.APIReader, true
 		}
 	}
 }

@@ -107,15 +107,15 @@ func (s *Store) Record(ctx context.Context, sc Sidecar, services []string) (int,
 		want[key] = true
 	}
 	var n int
-	err := s.retry(ctx, func(reader client.Reader) error {
+	err := s.retry(ctx, func(reader client.Reader, live bool) error {
 		var err error
-		n, err = s.record(ctx, reader, sc, want)
+		n, err = s.record(ctx, reader, live, sc, want)
 		return err
 	})
 	return n, err
 }
 
-func (s *Store) record(ctx context.Context, reader client.Reader, sc Sidecar, want map[string]bool) (int, error) {
+func (s *Store) record(ctx context.Context, reader client.Reader, live bool, sc Sidecar, want map[string]bool) (int, error) {
 	cur := &coordinationv1.Lease{}
 	err := reader.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(sc.UID)}, cur)
 	if apierrors.IsNotFound(err) {
@@ -140,7 +140,9 @@ func (s *Store) record(ctx context.Context, reader client.Reader, sc Sidecar, wa
 		}
 	}
 	if len(changes) == 0 {
-		return 0, nil
+		// A restarted sidecar acknowledges what its previous process had: the cache may still show
+		// those acknowledgements although another replica's Connect has dropped them.
+		return 0, confirm(live)
 	}
 	if err := s.patch(ctx, cur, changes); err != nil {
 		return 0, err
