@@ -39,6 +39,12 @@
 // lists a sidecar ready for a Service only while it is connected and has acknowledged that
 // Service: this, not a readiness probe, places sidecars in proxy slices.
 //
+// Every write is a merge patch conditional on the resourceVersion it was computed from, read from
+// the cache first and from the API server after a conflict. A decision to write nothing is
+// confirmed from the API server: a replica's cache can be behind another replica's write (a
+// restarted resolver's stream reaches one replica, which drops the old process's
+// acknowledgements; its Ack of the same services reaches the other, whose cache still shows them).
+//
 // Every replica caches only these Leases (a label-selected informer in Elasti's namespace). The
 // leader deletes the Lease of a pod that no longer exists (Collector). The annotations of one
 // object are limited to 256 KiB in total, so one sidecar can acknowledge about 9,000 services of
