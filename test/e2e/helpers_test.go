@@ -175,7 +175,7 @@ func dumpSystem(ctx context.Context, w io.Writer) {
 		return
 	}
 	for _, p := range pods.Items {
-		fmt.Fprintf(w, "---- %s/%s ready=%v%s ----\n", ns, p.Name, framework.PodReady(&p), restarts(&p))
+		fmt.Fprintf(w, "---- %s/%s ready=%v%s ----\n", ns, p.Name, framework.PodReady(&p), restartSummary(&p))
 		for _, c := range p.Status.ContainerStatuses {
 			if c.RestartCount == 0 {
 				continue
@@ -197,8 +197,8 @@ func dumpSystem(ctx context.Context, w io.Writer) {
 	}
 }
 
-// restarts: " restarts=<container>:<n>(<last end>)..." for the containers that restarted.
-func restarts(p *corev1.Pod) string {
+// restartSummary: " restarts=<container>:<n>(<last end>)..." for the containers that restarted.
+func restartSummary(p *corev1.Pod) string {
 	var b strings.Builder
 	for _, c := range p.Status.ContainerStatuses {
 		if c.RestartCount == 0 {
