@@ -1,6 +1,5 @@
 // Package testdata embeds the manifests the end-to-end suite and the benchmark apply: Prometheus
-// (scraping the demo apps of every namespace), Traefik as an ingress controller, and a
-// ScaledObject-shaped CRD for the KEDA pause scenario. Placeholders of the form __NAME__ are
+// (scraping the demo apps of every namespace) and Traefik as an ingress controller. Placeholders of the form __NAME__ are
 // replaced before applying.
 package testdata
 
@@ -12,12 +11,6 @@ import _ "embed"
 //
 //go:embed prometheus.yaml
 var Prometheus string
-
-// ScaledObjectCRD is a minimal keda.sh/v1alpha1 ScaledObject CRD (schema open), enough for the
-// operator to pause and unpause a ScaledObject through its annotations.
-//
-//go:embed scaledobject-crd.yaml
-var ScaledObjectCRD string
 
 // Traefik is Traefik v3 as an ingress controller (Kubernetes Ingress provider) in __NAMESPACE__,
 // opted in to Elasti with gateway selector app.kubernetes.io/name=traefik: the Namespace, a
