@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,6 +33,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	kscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	apireg "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -95,21 +95,33 @@ func main() {
 	}
 	v := util.VersionInfo()
 	logf.Log.Info("starting cert-manager", "component", os.Args[1], "version", v.GitVersion, "go_version", v.GoVersion)
-	if err := run(logf.NewContext(ctx, logf.Log, os.Args[1]), os.Args[2:]); err != nil {
+	err := run(logf.NewContext(ctx, logf.Log, os.Args[1]), os.Args[2:])
+	if errors.Is(err, pflag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		logf.Log.Error(err, "exiting", "component", os.Args[1])
 		logf.FlushLogs()
 		os.Exit(1)
 	}
 }
 
-// parse parses args into fs and fails on positional arguments, which no component takes.
-func parse(fs *pflag.FlagSet, args []string) error {
-	fs.AddGoFlagSet(flag.CommandLine) // klog's -v
+// parse parses args into fs, with the logging flags (--v, --logging-format) unless the
+// component's own flags have them, applies the logging settings and fails on positional
+// arguments, which no component takes.
+func parse(fs *pflag.FlagSet, args []string, logging *logsapi.LoggingConfiguration) error {
+	if logging == nil {
+		logging = logsapi.NewLoggingConfiguration()
+		logf.AddFlags(logging, fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: every setting is a --flag", fs.Args())
+	}
+	if err := logf.ValidateAndApply(logging); err != nil {
+		return fmt.Errorf("logging flags: %w", err)
 	}
 	return nil
 }
@@ -120,7 +132,7 @@ func runController(ctx context.Context, args []string) error {
 	clusterNS := fs.String("cluster-resource-namespace", "cert-manager", "namespace of the Secrets that ClusterIssuers use")
 	metricsAddr := fs.String("metrics-listen-address", ":9402", "Prometheus metrics address")
 	workers := fs.Int("workers", 5, "workers per control loop")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, nil); err != nil {
 		return err
 	}
 	log := logf.FromContext(ctx)
@@ -191,11 +203,8 @@ func runWebhook(ctx context.Context, args []string) error {
 	}
 	fs := pflag.NewFlagSet("webhook", pflag.ContinueOnError)
 	webhookoptions.AddConfigFlags(fs, cfg)
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, &cfg.Logging); err != nil {
 		return err
-	}
-	if err := logf.ValidateAndApply(&cfg.Logging); err != nil {
-		return fmt.Errorf("logging flags: %w", err)
 	}
 	srv, err := cmwebhook.NewCertManagerWebhookServer(logf.FromContext(ctx), *cfg)
 	if err != nil {
@@ -208,7 +217,7 @@ func runCAInjector(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("cainjector", pflag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig path (empty: in-cluster)")
 	metricsAddr := fs.String("metrics-listen-address", ":9402", "Prometheus metrics address")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, nil); err != nil {
 		return err
 	}
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
