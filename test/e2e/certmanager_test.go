@@ -141,17 +141,8 @@ func switchToCertManager(t *testing.T, ctx context.Context) {
 	t.Helper()
 	t.Cleanup(func() { restoreSelfManaged(t) })
 	installElasti(t, ctx, "cert-manager")
-	for _, s := range []string{caSecret, servingSecret} {
-		sec, err := env.Kube.CoreV1().Secrets(env.Config.SystemNamespace).Get(ctx, s, metav1.GetOptions{})
-		if err == nil && sec.Annotations["cert-manager.io/certificate-name"] == "" {
-			if err := env.Kube.CoreV1().Secrets(env.Config.SystemNamespace).Delete(ctx, s, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, c := range []string{caCertificate, servingCertificate} {
-		waitCertificateReady(t, ctx, c)
-	}
+	deleteSecrets(t, ctx, caSecret, servingSecret)
+	waitIssued(t, ctx)
 	// The webhook and the operator started with the self-managed Secret's content; switching modes
 	// is an install step, so they are restarted once here (the renewal below is not).
 	restartDeployment(t, ctx, env.Config.SystemNamespace, "elasti-webhook")
@@ -159,7 +150,8 @@ func switchToCertManager(t *testing.T, ctx context.Context) {
 }
 
 // restoreSelfManaged removes the cert-manager overlay's Issuers and Certificates and their
-// Secrets and installs the self-managed overlay again, so later scenarios find the default.
+// Secrets and installs the self-managed overlay again (its webhook creates a new CA and serving
+// certificate), so later scenarios find the default install.
 func restoreSelfManaged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), env.Config.Scale(10*time.Minute))
 	defer cancel()
@@ -174,15 +166,54 @@ func restoreSelfManaged(t *testing.T) {
 			t.Errorf("restore: deleting Issuer %s: %v", i, err)
 		}
 	}
+	deleteSecrets(t, ctx, caSecret, servingSecret)
 	installElasti(t, ctx, "self-managed")
-	for _, s := range []string{caSecret, servingSecret} {
-		if err := env.Kube.CoreV1().Secrets(sys).Delete(ctx, s, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("restore: deleting Secret %s: %v", s, err)
-		}
-	}
-	restartDeployment(t, ctx, sys, "elasti-webhook")
 	restartDeployment(t, ctx, sys, framework.OperatorDeployment)
 	t.Logf("restored the self-managed install")
+}
+
+func deleteSecrets(t *testing.T, ctx context.Context, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if err := env.Kube.CoreV1().Secrets(env.Config.SystemNamespace).Delete(ctx, s, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatalf("deleting Secret %s: %v", s, err)
+		}
+	}
+}
+
+// waitIssued waits until cert-manager has issued both Secrets of the overlay (its annotation
+// names the Certificate), both Certificates are Ready, and the serving certificate chains to the
+// CA in elasti-ca.
+func waitIssued(t *testing.T, ctx context.Context) {
+	t.Helper()
+	err := framework.Poll(ctx, env.Config.Scale(3*time.Minute), time.Second, "cert-manager to issue elasti-ca and elasti-tls",
+		func(ctx context.Context) (bool, string, error) {
+			var state []string
+			data := map[string][]byte{}
+			for _, p := range [][2]string{{caSecret, caCertificate}, {servingSecret, servingCertificate}} {
+				s, err := env.Kube.CoreV1().Secrets(env.Config.SystemNamespace).Get(ctx, p[0], metav1.GetOptions{})
+				if err != nil {
+					return false, err.Error(), nil
+				}
+				if s.Annotations["cert-manager.io/certificate-name"] != p[1] {
+					return false, p[0] + " not issued by cert-manager yet", nil
+				}
+				data[p[0]] = s.Data["tls.crt"]
+				c, err := env.Dynamic.Resource(certificates).Namespace(env.Config.SystemNamespace).Get(ctx, p[1], metav1.GetOptions{})
+				if err != nil {
+					return false, err.Error(), nil
+				}
+				ready, reason := certCondition(c, "Ready")
+				state = append(state, p[1]+" Ready="+ready+" "+reason)
+				if ready != "True" {
+					return false, strings.Join(state, "; "), nil
+				}
+			}
+			return verifies(string(data[caSecret]), data[servingSecret]), strings.Join(state, "; ") + "; serving chains to the CA?", nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitCertificateReady(t *testing.T, ctx context.Context, name string) *unstructured.Unstructured {
@@ -351,7 +382,7 @@ func servedSerial(ctx context.Context, addr string) (string, error) {
 // pods on 9443, operator pods on the elastiserver port.
 func waitServing(t *testing.T, ctx context.Context, pods map[any]corev1.Pod, want string) {
 	t.Helper()
-	err := framework.Poll(ctx, env.Config.Scale(3*time.Minute), time.Second, "every webhook and operator pod to serve certificate "+want+" (the kubelet updates a mounted Secret within about a minute)",
+	err := framework.Poll(ctx, env.Config.Scale(4*time.Minute), time.Second, "every webhook and operator pod to serve certificate "+want+" (the kubelet updates a mounted Secret within about a minute)",
 		func(ctx context.Context) (bool, string, error) {
 			var stale []string
 			for _, p := range pods {
