@@ -15,8 +15,10 @@
 #
 # Budget: about 60 minutes on a fresh machine for the full suite on the local cluster, about 25 more
 # for the kind smoke run with its node image built from source, about 20 for the first Traefik
-# build (Kubernetes, CoreDNS, Prometheus, Traefik and the kind node image are cached under
-# $ELASTI_CACHE). E2E_TIMEOUT bounds the suite itself.
+# build, and for the first builds of cert-manager and KEDA (hack/neighbours.sh, run by
+# test/e2e/images.sh; docs/cluster.md gives their times) (Kubernetes, CoreDNS, Prometheus,
+# Traefik, cert-manager, KEDA and the kind node image are cached under $ELASTI_CACHE).
+# E2E_TIMEOUT bounds the suite itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ELASTI_CACHE="${ELASTI_CACHE:-$HOME/.cache/elasti}"
