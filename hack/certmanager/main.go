@@ -93,6 +93,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "unknown component %q: want controller, webhook or cainjector\n", os.Args[1])
 		os.Exit(2)
 	}
+	// controller-runtime (cainjector, the webhook's server) logs through the same logger.
+	ctrl.SetLogger(logf.Log)
 	v := util.VersionInfo()
 	logf.Log.Info("starting cert-manager", "component", os.Args[1], "version", v.GitVersion, "go_version", v.GoVersion)
 	err := run(logf.NewContext(ctx, logf.Log, os.Args[1]), os.Args[2:])

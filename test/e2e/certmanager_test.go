@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,24 @@ func switchToCertManager(t *testing.T, ctx context.Context) {
 	t.Helper()
 	t.Cleanup(func() { restoreSelfManaged(t) })
 	installElasti(t, ctx, "cert-manager")
+	// A self-managed webhook pod that is still terminating would write its own Secrets and
+	// caBundle again: wait until every webhook pod runs in files mode.
+	err := framework.Poll(ctx, env.Config.Scale(2*time.Minute), time.Second, "every webhook pod to run with --cert-mode=files",
+		func(ctx context.Context) (bool, string, error) {
+			pods, err := env.PodsBySelector(ctx, env.Config.SystemNamespace, "app.kubernetes.io/name=elasti-webhook")
+			if err != nil {
+				return false, "", err
+			}
+			for _, p := range pods {
+				if !slices.Contains(p.Spec.Containers[0].Args, "--cert-mode=files") {
+					return false, p.Name + " is in self-managed mode", nil
+				}
+			}
+			return true, "", nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
 	deleteSecrets(t, ctx, caSecret, servingSecret)
 	waitIssued(t, ctx)
 	// The webhook and the operator started with the self-managed Secret's content; switching modes
@@ -296,7 +315,8 @@ func checkCAInjected(t *testing.T, ctx context.Context, s *corev1.Secret) string
 			for _, w := range mwc.Webhooks {
 				ca = string(w.ClientConfig.CABundle)
 				if ca != string(s.Data["ca.crt"]) || !verifies(ca, s.Data["tls.crt"]) {
-					return false, "caBundle differs from the Secret's ca.crt", nil
+					return false, fmt.Sprintf("caBundle %s (written by %s) differs from the Secret's ca.crt %s",
+						describePEM(w.ClientConfig.CABundle), injector, describePEM(s.Data["ca.crt"])), nil
 				}
 			}
 			if !strings.Contains(injector, "cainjector") {
@@ -305,9 +325,40 @@ func checkCAInjected(t *testing.T, ctx context.Context, s *corev1.Secret) string
 			return true, "", nil
 		})
 	if err != nil {
+		t.Log(neighbourLogs(ctx, "cert-manager", "app.kubernetes.io/name=cainjector", 30))
 		t.Fatal(err)
 	}
 	return ca
+}
+
+// describePEM names the certificates of a PEM bundle by subject and serial.
+func describePEM(b []byte) string {
+	var out []string
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			out = append(out, fmt.Sprintf("%s#%s", c.Subject.CommonName, c.SerialNumber.Text(16)))
+		}
+	}
+	return fmt.Sprintf("%v", out)
+}
+
+// neighbourLogs is the tail of the logs of a neighbour's pods.
+func neighbourLogs(ctx context.Context, ns, selector string, lines int64) string {
+	pods, err := env.PodsBySelector(ctx, ns, selector)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, p := range pods {
+		raw, err := env.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr.To(lines)}).DoRaw(ctx)
+		fmt.Fprintf(&b, "---- %s/%s (err %v) ----\n%s\n", ns, p.Name, err, raw)
+	}
+	return b.String()
 }
 
 func namespaceBundle(t *testing.T, f *fixture) string {
