@@ -106,7 +106,7 @@ func tail(s string, n int) string {
 // for the rollouts) and sets the suite's operator flags again, which the bundle resets.
 func installElasti(t *testing.T, ctx context.Context, overlay string) {
 	t.Helper()
-	runRepo(t, ctx, 10*time.Minute, "make", "install", "OVERLAY="+overlay)
+	runRepo(t, ctx, 10*time.Minute, "make", "install", "OVERLAY="+overlay, "INSTALL_KUBECONFIG="+env.Config.Kubeconfig)
 	if _, err := env.SetOperatorFlags(ctx, suiteOperatorFlags()); err != nil {
 		t.Fatalf("setting the suite's operator flags again: %v", err)
 	}
