@@ -3,9 +3,8 @@
 #   elasti/e2e-grpc-echo:$TAG          test/e2e/apps/grpc-echo (gRPC Health over h2c)
 #   elasti/e2e-prometheus:v0.313.5     Prometheus built from source by hack/prometheus/build.sh
 #   elasti/e2e-traefik:v3.7.13         Traefik built from source by hack/traefik/build.sh
-#   elasti/cert-manager:v1.21.2, elasti/keda:v2.21.0, elasti/keda-adapter:v2.21.0
-#                                      the neighbours, built from source by hack/neighbours.sh
-#                                      (installed by the scenarios that need them)
+# The neighbours (cert-manager, KEDA) are not here: the scenarios that need them build, load and
+# install them with hack/neighbours.sh, and CI builds them in a time-boxed phase (hack/ci-e2e.sh).
 # Archives go to bin/images-e2e/ (kept apart from bin/images, which `make load-images` owns).
 #
 # Usage: test/e2e/images.sh build|load|all|traefik
@@ -41,7 +40,6 @@ build() {
   fi
   log "elasti/e2e-prometheus:$PROMETHEUS_VERSION -> $OUT/e2e-prometheus.tar"
   build_traefik
-  "$REPO/hack/neighbours.sh" build cert-manager keda
 }
 
 build_traefik() {
@@ -61,7 +59,7 @@ load() {
     log "E2E_SKIP_IMAGE_LOAD set: the cluster already has the e2e images"
     return 0
   fi
-  [ ${#archives[@]} -gt 0 ] || archives=(e2e-grpc-echo.tar e2e-prometheus.tar e2e-traefik.tar cert-manager.tar keda.tar keda-adapter.tar)
+  [ ${#archives[@]} -gt 0 ] || archives=(e2e-grpc-echo.tar e2e-prometheus.tar e2e-traefik.tar)
   for a in "${archives[@]/#/$OUT/}"; do
     [ -f "$a" ] || { log "$a missing: run '$0 build'"; exit 1; }
     if [ "$("$REPO/hack/cluster/provider.sh")" = kind ]; then
