@@ -46,7 +46,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The manager asks for REST mappings as it is built: a replica that starts while the API server
 	// restarts (a leader that lost its lease exits) waits for it rather than crash-looping.
-	if _, err := apiwait.Version(ctx, cfg, o.APIServerWait, apiwait.DefaultBackoff, ctrl.Log.WithName("setup")); err != nil {
+	// Meanwhile the liveness probe is answered: the kubelet must not kill a replica that waits.
+	if err := apiwait.WithProbes(o.HealthProbeBindAddress, func() error {
+		_, err := apiwait.Version(ctx, cfg, o.APIServerWait, apiwait.DefaultBackoff, ctrl.Log.WithName("setup"))
+		return err
+	}); err != nil {
 		return err
 	}
 	mgr, err := newManager(o, cfg)

@@ -53,8 +53,12 @@ func RunWithConfig(ctx context.Context, o Options, restCfg *rest.Config) error {
 	}
 	// A webhook that starts while the API server restarts (a leader that lost its lease exits)
 	// waits for it rather than crash-looping.
-	v, err := apiwait.Version(ctx, restCfg, o.APIServerWait, apiwait.DefaultBackoff, log)
-	if err != nil {
+	// Meanwhile the liveness probe is answered: the kubelet must not kill a webhook that waits.
+	var v *version.Info
+	if err := apiwait.WithProbes(o.ProbeAddr, func() (err error) {
+		v, err = apiwait.Version(ctx, restCfg, o.APIServerWait, apiwait.DefaultBackoff, log)
+		return err
+	}); err != nil {
 		return err
 	}
 	if injectCfg.NativeSidecar, err = nativeSidecar(o.NativeSidecar, v); err != nil {
