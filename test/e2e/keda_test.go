@@ -47,19 +47,7 @@ func TestKEDAScaledObject(t *testing.T) {
 	waitSpecReplicas(t, f, app.Name, 2, "KEDA to scale the target to its cron trigger's 2")
 	step(t, start, "KEDA scaled the target to 2 (HPA %s)", hpaSummary(t, f, "keda-hpa-app"))
 
-	busy := framework.PrometheusTrigger(p.InClusterURL, "vector(5)", "1", "")
-	idle := framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")
-	if err := env.CreateElastiService(f.ctx, elastiServiceWith(app, elastiv1.AutoscalerKEDA, busy)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode", framework.InServeMode); err != nil {
-		t.Fatal(err)
-	}
-	f.waitProgrammed(app)
-	setTrigger(t, f, app, idle)
-	if _, err := app.WaitState(f.ctx, env.Config.Scale(2*time.Minute), "scale to zero by the idle trigger", framework.AtZeroInProxyMode); err != nil {
-		t.Fatal(err)
-	}
+	busy := idleToZero(t, f, p, app, elastiv1.AutoscalerKEDA)
 	ann := scaledObjectAnnotations(t, f)
 	if ann[names.KEDAPausedReplicasAnnotation] != "0" || ann[names.KEDAPausedAnnotation] != "true" {
 		t.Fatalf("ScaledObject at zero has annotations %v, want %s=0 and %s=true", ann, names.KEDAPausedReplicasAnnotation, names.KEDAPausedAnnotation)
@@ -122,19 +110,7 @@ func TestHPA(t *testing.T) {
 	waitSpecReplicas(t, f, app.Name, 2, "the HPA to raise the target to its minimum 2")
 	step(t, start, "HPA raised the target to 2 (%s)", hpaSummary(t, f, "app"))
 
-	busy := framework.PrometheusTrigger(p.InClusterURL, "vector(5)", "1", "")
-	idle := framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")
-	if err := env.CreateElastiService(f.ctx, elastiServiceWith(app, elastiv1.AutoscalerHPA, busy)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode", framework.InServeMode); err != nil {
-		t.Fatal(err)
-	}
-	f.waitProgrammed(app)
-	setTrigger(t, f, app, idle)
-	if _, err := app.WaitState(f.ctx, env.Config.Scale(2*time.Minute), "scale to zero by the idle trigger", framework.AtZeroInProxyMode); err != nil {
-		t.Fatal(err)
-	}
+	busy := idleToZero(t, f, p, app, elastiv1.AutoscalerHPA)
 	if err := framework.Never(f.ctx, env.Config.Scale(25*time.Second), 250*time.Millisecond, "the HPA scaled the target up at zero", specReplicasNot(f, app.Name, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +122,27 @@ func TestHPA(t *testing.T) {
 	step(t, start, "woken; the HPA raised it to 2 (%s)", hpaSummary(t, f, "app"))
 	stable(t, f, app, 2, 30*time.Second)
 	step(t, start, "replicas stayed at 2 and Elasti in serve mode for 30 s\n%s", tl.String(start))
+}
+
+// idleToZero puts an ElastiService on app (autoscaler kind) with a busy trigger, waits for serve
+// mode, then turns the trigger idle and waits until Elasti has scaled the target to zero. It
+// returns the busy trigger (set again after a wake-up, so that Elasti keeps the target up).
+func idleToZero(t *testing.T, f *fixture, p *framework.Prometheus, app *framework.App, kind elastiv1.AutoscalerType) elastiv1.ScaleTrigger {
+	t.Helper()
+	busy := framework.PrometheusTrigger(p.InClusterURL, "vector(5)", "1", "")
+	idle := framework.PrometheusTrigger(p.InClusterURL, "vector(0)", "1", "")
+	if err := env.CreateElastiService(f.ctx, elastiServiceWith(app, kind, busy)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), "serve mode", framework.InServeMode); err != nil {
+		t.Fatal(err)
+	}
+	f.waitProgrammed(app)
+	setTrigger(t, f, app, idle)
+	if _, err := app.WaitState(f.ctx, env.Config.Scale(2*time.Minute), "scale to zero by the idle trigger", framework.AtZeroInProxyMode); err != nil {
+		t.Fatal(err)
+	}
+	return busy
 }
 
 func elastiServiceWith(app *framework.App, kind elastiv1.AutoscalerType, trigger elastiv1.ScaleTrigger) *elastiv1.ElastiService {
