@@ -46,6 +46,9 @@ type Options struct {
 	TokenReviewsPerSecond float64
 	// APIServerWait bounds the wait for the API server at start (package apiwait).
 	APIServerWait time.Duration
+	// ReconcileWorkers is how many ElastiServices the leader reconciles at once (never the same
+	// one twice at a time).
+	ReconcileWorkers int
 }
 
 // BindFlags registers the operator's flags on fs, with their defaults.
@@ -74,5 +77,6 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", names.DefaultClusterDomain, "The cluster's DNS domain (for the host names sent to sidecars).")
 	fs.StringVar(&o.SidecarPortRange, "sidecar-port-range", portrange.Default, "Ports (first-last) allocated to Service ports, one each, on which every resolver sidecar listens; the webhook's --sidecar-port-range must be the same. Gateway pods must not use them.")
 	fs.DurationVar(&o.APIServerWait, "api-server-wait", apiwait.DefaultTimeout, "How long the operator waits at start for an API server that does not answer (restarting, or not up yet) before it exits; errors waiting cannot fix (certificate, 401, 403) end it at once.")
+	fs.IntVar(&o.ReconcileWorkers, "reconcile-workers", controller.DefaultWorkers, "How many ElastiServices the leader reconciles at once. A gateway pod that comes or goes changes the proxy slice of every Service at zero: with one worker 1,000 of them took 27 s to follow it.")
 	fs.StringVar(&o.SidecarImage, "sidecar-image", "", "Resolver image the webhook injects (the webhook's --sidecar-image; required): only sidecars running an image of its repository, in namespaces opted in, are trusted.")
 }

@@ -160,6 +160,10 @@ func addController(ctx context.Context, mgr manager.Manager, o Options, scaler *
 		Trust:     checker,
 		Sidecars:  ackStore,
 	}
+	if o.ReconcileWorkers < 1 {
+		return fmt.Errorf("--reconcile-workers must be at least 1, got %d", o.ReconcileWorkers)
+	}
+	rec.Workers = o.ReconcileWorkers
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the elastiservice controller: %w", err)
 	}

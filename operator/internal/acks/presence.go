@@ -30,7 +30,7 @@ const (
 // and which services it has acknowledged since its process started (their ports are open).
 type State struct {
 	Connected bool
-	acked     map[string]struct{} // annotation keys
+	acked     map[string]struct{} // annotation keys; never changed once built (States shares it)
 }
 
 // Acked reports whether the sidecar acknowledged service ("namespace/name").
@@ -74,19 +74,48 @@ func NewState(connected bool, services ...string) State {
 
 // States returns the State of every sidecar with a Lease, by pod UID. A sidecar without one is
 // not connected.
+//
+// Every reconcile of a Service in proxy mode asks, so a Lease is read once per version: the list
+// shares the cache's objects (read only) and a State is kept until its Lease changes. At 1,000
+// Services, copying and parsing four Leases of 1,000 acknowledgements on every reconcile was a
+// third of the operator's CPU while a gateway restart rewrote every slice (issue 17).
 func (s *Store) States(ctx context.Context) (map[types.UID]State, error) {
 	list := &coordinationv1.LeaseList{}
-	if err := s.Client.List(ctx, list, client.InNamespace(s.namespace()), client.MatchingLabels{LabelAcks: "true"}); err != nil {
+	if err := s.Client.List(ctx, list, client.InNamespace(s.namespace()), client.MatchingLabels{LabelAcks: "true"},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing acknowledgement leases: %w", err)
+	}
+	s.memoMu.Lock()
+	defer s.memoMu.Unlock()
+	if s.memo == nil {
+		s.memo = map[types.UID]memoState{}
 	}
 	out := make(map[types.UID]State, len(list.Items))
 	for i := range list.Items {
 		l := &list.Items[i]
-		if uid, ok := uidOf(l.Name); ok {
-			out[uid] = StateOf(l)
+		uid, ok := uidOf(l.Name)
+		if !ok {
+			continue
+		}
+		m, ok := s.memo[uid]
+		if !ok || m.resourceVersion != l.ResourceVersion || l.ResourceVersion == "" {
+			m = memoState{resourceVersion: l.ResourceVersion, state: StateOf(l)}
+			s.memo[uid] = m
+		}
+		out[uid] = m.state
+	}
+	for uid := range s.memo {
+		if _, ok := out[uid]; !ok {
+			delete(s.memo, uid) // the Lease is gone
 		}
 	}
 	return out, nil
+}
+
+// memoState is a Lease's State as of its resourceVersion (States).
+type memoState struct {
+	resourceVersion string
+	state           State
 }
 
 func uidOf(leaseName string) (types.UID, bool) {

@@ -84,3 +84,28 @@ func TestChangedServices(t *testing.T) {
 		"shop.ack.elasti.dev/orders": "", "edge.ack.elasti.dev/api": ""}}}
 	assert.ElementsMatch(t, []string{"shop/cart", "edge/api"}, ChangedServices(a, b))
 }
+
+// TestStatesFollowsLeases: States keeps a Lease's parsed state until the Lease changes, and
+// forgets it when the Lease is deleted.
+func TestStatesFollowsLeases(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, &patchLog{}, 0)
+	require.NoError(t, s.Connect(ctx, gw, "aaaa", "stream-1"))
+	_, err := s.Record(ctx, gw, []string{"shop/orders"})
+	require.NoError(t, err)
+	assert.True(t, state(t, s, gw.UID).Live("shop/orders"))
+	assert.True(t, state(t, s, gw.UID).Live("shop/orders"), "read again, unchanged")
+
+	_, err = s.Record(ctx, gw, []string{"shop/cart"})
+	require.NoError(t, err)
+	st := state(t, s, gw.UID)
+	assert.False(t, st.Live("shop/orders"), "the Lease changed: its new version is read")
+	assert.True(t, st.Live("shop/cart"))
+
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "elasti-system", Name: LeaseName(gw.UID)}}
+	require.NoError(t, s.Client.Delete(ctx, lease))
+	states, err := s.States(ctx)
+	require.NoError(t, err)
+	assert.NotContains(t, states, gw.UID)
+	assert.Empty(t, s.memo, "a deleted Lease's state is forgotten")
+}

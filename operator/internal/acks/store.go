@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -84,6 +85,9 @@ type Store struct {
 	Namespace string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	memoMu sync.Mutex
+	memo   map[types.UID]memoState // States: each Lease's State as of its resourceVersion
 }
 
 func (s *Store) namespace() string {

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,6 +85,22 @@ func newOperator(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic
 // newOperatorWithPorts is newOperator with a sidecar port range of its own.
 func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZero *atomic.Int32, pr portrange.Range) *operator {
 	t.Helper()
+	return newOperatorWith(t, env, env.Config, operatorSettings{leaderID: leaderID, toZero: toZero, ports: pr})
+}
+
+// operatorSettings: how newOperatorWith builds an operator (zero values: no leader election, no
+// scale counting, the reconciler's default workers).
+type operatorSettings struct {
+	leaderID string
+	toZero   *atomic.Int32
+	ports    portrange.Range
+	workers  int
+}
+
+// newOperatorWith builds an operator whose clients use cfg.
+func newOperatorWith(t *testing.T, env *testenv.Env, cfg *rest.Config, s operatorSettings) *operator {
+	t.Helper()
+	leaderID, toZero, pr := s.leaderID, s.toZero, s.ports
 	opts := ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -97,7 +114,7 @@ func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZer
 		opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = ptr.To(2*time.Second), ptr.To(time.Second), ptr.To(200*time.Millisecond)
 		opts.LeaderElectionReleaseOnCancel = true
 	}
-	mgr, err := ctrl.NewManager(env.Config, opts)
+	mgr, err := ctrl.NewManager(cfg, opts)
 	require.NoError(t, err)
 	sh, err := scaling.NewForConfig(mgr.GetConfig(), mgr.GetClient(), mgr.GetRESTMapper())
 	require.NoError(t, err)
@@ -107,7 +124,7 @@ func newOperatorWithPorts(t *testing.T, env *testenv.Env, leaderID string, toZer
 	}
 	rec := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scaler: scaler, Recorder: mgr.GetEventRecorder("elasti-operator"),
 		Tracker: NewTracker(), ResyncPeriod: time.Second, Ports: ports.New(pr), Trust: testTrust(t, mgr.GetClient()),
-		Sidecars: &acks.Store{Client: mgr.GetClient(), Namespace: leaseNS}}
+		Sidecars: &acks.Store{Client: mgr.GetClient(), Namespace: leaseNS}, Workers: s.workers}
 	require.NoError(t, rec.SetupWithManager(context.Background(), mgr))
 	eval := &fakeEvaluator{}
 	loop := &ScaleDownLoop{Controller: rec, Scaler: scaler, Tracker: rec.Tracker, APIReader: mgr.GetAPIReader(), Evaluator: eval,

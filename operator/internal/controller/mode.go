@@ -24,6 +24,9 @@ type observation struct {
 	// TargetSpecReplicas is the target's /scale spec.replicas (spec, not status: a target that was
 	// just told to scale to 0 is treated as at zero even while its pods terminate).
 	TargetSpecReplicas int32
+	// ReplicasCached: TargetFound and TargetSpecReplicas come from the manager's cache, not the
+	// target's /scale (Reconciler.decide confirms a mode change on /scale).
+	ReplicasCached bool
 	// TargetReadyEndpoints counts ready endpoints in the Service's own EndpointSlices (not Elasti's).
 	TargetReadyEndpoints int
 	// Draining: the scale-down loop has switched the Service to proxy mode and is about to scale

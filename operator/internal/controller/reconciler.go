@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +33,11 @@ type Scaler interface {
 }
 
 var _ Scaler = (*scaling.ScaleHandler)(nil)
+
+// DefaultWorkers: a gateway pod change rewrites the proxy slice of every Service at zero, each
+// reconcile waiting on a few API round trips (the target's /scale, the slice, the status); one
+// worker did about 40 a second.
+const DefaultWorkers = 8
 
 // DefaultResyncPeriod is how often an ElastiService whose target is not a Deployment or a
 // StatefulSet (kinds the controller does not watch) is reconciled anyway.
@@ -63,7 +69,13 @@ type Reconciler struct {
 	// Sidecars says which sidecars are connected and what they acknowledged (*acks.Store, from
 	// the cache). Without it no sidecar is ever ready in a slice.
 	Sidecars SidecarStates
+	// Workers is how many ElastiServices are reconciled at once (DefaultWorkers when 0). The
+	// work queue never hands one key to two workers; what they share (Tracker, Ports, the
+	// claims read from the cache) is safe for concurrent use.
+	Workers int
 
+	// loadMu makes one worker load the port allocations (loadPorts).
+	loadMu sync.Mutex
 	// external receives requests to reconcile from outside the watches (the scale-down loop).
 	external chan event.GenericEvent
 }
@@ -104,7 +116,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcileNormal observes, allocates sidecar ports, decides the mode, applies it, and writes
 // status once (the port allocation is persisted on its own first, before anything uses it).
 func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiService) (ctrl.Result, error) {
-	obs, svc, err := r.observe(ctx, es)
+	obs, svc, err := r.observe(ctx, es, false)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -113,7 +125,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, es *v1alpha1.ElastiSer
 		return ctrl.Result{}, err
 	}
 	before := es.DeepCopy()
-	d := decideMode(obs)
+	d, err := r.decide(ctx, es, &obs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	readySidecars, err := r.applyMode(ctx, es, svc, d.Mode)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -187,7 +202,7 @@ func (r *Reconciler) waitForTargetBeforeDelete(ctx context.Context, es *v1alpha1
 	if err != nil || len(ours) == 0 {
 		return false, err
 	}
-	obs, svc, err := r.observe(ctx, es)
+	obs, svc, err := r.observe(ctx, es, true)
 	if err != nil {
 		return false, err
 	}

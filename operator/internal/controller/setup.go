@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -55,8 +56,13 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return err
 	}
 	r.external = make(chan event.GenericEvent, 1024)
+	workers := r.Workers
+	if workers < 1 {
+		workers = DefaultWorkers
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("elastiservice").
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: workers}).
 		For(&v1alpha1.ElastiService{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, deletionOrFinalizersChanged()))).
 		Watches(&v1alpha1.ElastiService{}, handler.EnqueueRequestsFromMapFunc(r.siblings), builder.WithPredicates(predicate.Or(

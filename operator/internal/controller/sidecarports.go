@@ -89,6 +89,12 @@ func (r *Reconciler) loadPorts(ctx context.Context) error {
 	if r.Ports.Loaded() {
 		return nil
 	}
+	// One worker lists and loads; the others wait for it rather than list every ElastiService too.
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	if r.Ports.Loaded() {
+		return nil
+	}
 	reader := r.APIReader
 	if reader == nil {
 		reader = r.Client

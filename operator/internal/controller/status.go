@@ -83,10 +83,13 @@ func readyCondition(es *v1alpha1.ElastiService, d decision, readySidecars int) (
 	case readySidecars == 0:
 		return metav1.ConditionFalse, ReasonNoReadySidecars,
 			"proxy mode, but no resolver sidecar is ready: requests to the Service fail until a gateway pod with the sidecar runs"
+	// The number of ready sidecars stays out of the message: a gateway pod that came or went
+	// would otherwise rewrite the status of every Service at zero besides its slice (issue 17).
+	// The slices list them.
 	case d.Reason == ReasonObserving:
-		return metav1.ConditionTrue, d.Reason, fmt.Sprintf("proxy mode while the traffic trigger counts requests: %d ready resolver sidecars forward them to the target's pods at once", readySidecars)
+		return metav1.ConditionTrue, d.Reason, "proxy mode while the traffic trigger counts requests: the ready resolver sidecars forward them to the target's pods at once"
 	default:
-		return metav1.ConditionTrue, d.Reason, fmt.Sprintf("proxy mode: %d ready resolver sidecars hold requests and wake the target", readySidecars)
+		return metav1.ConditionTrue, d.Reason, "proxy mode: the ready resolver sidecars hold requests and wake the target"
 	}
 }
 

@@ -1,0 +1,255 @@
+//go:build integration
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/internal/testenv"
+	"github.com/elasti-dev/elasti/operator/internal/acks"
+	"github.com/elasti-dev/elasti/pkg/names"
+	"github.com/elasti-dev/elasti/pkg/portrange"
+)
+
+// scaleNS holds the workloads of the scale test (not opted in: its pods carry no sidecar).
+const scaleNS = "fleet"
+
+// TestIntegrationGatewayChurnAtScale (issue 17): with many Services at zero pointing at four
+// gateway sidecars, a gateway pod that goes away must leave every proxy slice, and its
+// replacement must be listed ready in every one once it has acknowledged them. The operator runs
+// as in production (its workers, no client-side rate limit) against a real API server; the
+// figures it logs are the operator's share of a gateway restart (no kubelet, kube-proxy or
+// ingress controller here: docs/benchmarks.md, "Gateway churn at scale").
+//
+// ELASTI_SCALE_SERVICES sets the number of Services (default 100, so that `make test` stays
+// fast; `make bench-scale-operator` runs 1,000), ELASTI_SCALE_WORKERS the operator's
+// --reconcile-workers (default DefaultWorkers).
+func TestIntegrationGatewayChurnAtScale(t *testing.T) {
+	n := envInt(t, "ELASTI_SCALE_SERVICES", 100)
+	workers := envInt(t, "ELASTI_SCALE_WORKERS", DefaultWorkers)
+	e := &envtest.Environment{}
+	e.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16") // room for every Service
+	env := testenv.Start(t, e)
+	c := env.Client
+	ctx := context.Background()
+	mustCreate(t, c, namespaces()...)
+	mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scaleNS}})
+
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s/svc-%04d", scaleNS, i)
+	}
+	gateways := make([]*corev1.Pod, 4)
+	for i := range gateways {
+		gateways[i] = startAckingSidecar(t, c, fmt.Sprintf("gw-%d", i), fmt.Sprintf("10.0.1.%d", i+1), keys)
+	}
+
+	// What the slices say, from a cache of the test's own (the operator's is not read).
+	watch := newSliceWatch(t, env.Config)
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS = -1 // as ctrl.GetConfig gives the operator: no client-side limit
+	op := newOperatorWith(t, env, cfg, operatorSettings{ports: portrange.Range{First: 20000, Last: 29999}, workers: workers})
+	op.start(t)
+
+	start := time.Now()
+	createFleet(t, c, n)
+	created := time.Since(start)
+	allListed := func(ip string) bool { return watch.count(ip, true) == n }
+	waitScale(t, "every Service in proxy mode with the 4 gateways listed ready", 5*time.Minute, func() bool {
+		for _, g := range gateways {
+			if !allListed(g.Status.PodIP) {
+				return false
+			}
+		}
+		return true
+	})
+	allProxy := time.Since(start)
+
+	// A gateway pod goes away (no node here: the API server deletes it at once, as the kubelet
+	// does once its containers have stopped).
+	gone := gateways[0]
+	start = time.Now()
+	require.NoError(t, c.Delete(ctx, gone))
+	waitScale(t, "no slice lists the deleted gateway", 2*time.Minute, func() bool { return watch.count(gone.Status.PodIP, false) == 0 })
+	dropped := time.Since(start)
+
+	// Its replacement connects and acknowledges every Service in one write, as a new sidecar's
+	// stream does once it has opened their ports.
+	start = time.Now()
+	repl := startAckingSidecar(t, c, "gw-4", "10.0.1.5", keys)
+	waitScale(t, "every slice lists the replacement ready", 2*time.Minute, func() bool { return allListed(repl.Status.PodIP) })
+	listed := time.Since(start)
+
+	t.Logf("%d Services, %d workers: created in %s; all in proxy mode with 4 gateways listed %s after the first create; "+
+		"a deleted gateway left every slice in %s; its replacement was listed ready in every slice %s after its pod was created",
+		n, workers, created.Round(time.Millisecond), allProxy.Round(time.Millisecond), dropped.Round(time.Millisecond), listed.Round(time.Millisecond))
+	if path := os.Getenv("ELASTI_SCALE_FIGURES"); path != "" {
+		line := fmt.Sprintf("services=%d workers=%d create_s=%.2f all_proxy_s=%.2f drop_s=%.2f replace_s=%.2f\n",
+			n, workers, created.Seconds(), allProxy.Seconds(), dropped.Seconds(), listed.Seconds())
+		require.NoError(t, appendFile(path, line))
+	}
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, "%s=%q", name, v)
+	require.Positive(t, n, name)
+	return n
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// startAckingSidecar is a gateway pod whose sidecar is connected and has acknowledged keys.
+func startAckingSidecar(t *testing.T, c client.Client, name, ip string, keys []string) *corev1.Pod {
+	t.Helper()
+	p := startSidecar(t, c, name, ip, true)
+	store := &acks.Store{Client: c, Namespace: leaseNS}
+	_, err := store.Record(context.Background(), acks.Sidecar{Namespace: p.Namespace, Name: p.Name, UID: p.UID}, keys)
+	require.NoError(t, err)
+	return p
+}
+
+// createFleet creates n Deployments at zero with their one-port Services and ElastiServices
+// (no triggers), from a few goroutines, as `kubectl apply` of a large manifest would.
+func createFleet(t *testing.T, c client.Client, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	next := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				for _, o := range fleetMember(i) {
+					if err := c.Create(context.Background(), o); err != nil {
+						errs <- fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+					}
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func fleetMember(i int) []client.Object {
+	name := fmt.Sprintf("svc-%04d", i)
+	labels := map[string]string{"app": name}
+	return []client.Object{
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: scaleNS},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](0),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+				},
+			},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: scaleNS},
+			Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)},
+			}},
+		},
+		&v1alpha1.ElastiService{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: scaleNS},
+			Spec: v1alpha1.ElastiServiceSpec{
+				Service:        name,
+				ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			},
+		},
+	}
+}
+
+// sliceWatch reads Elasti's EndpointSlices from an informer of the test's own.
+type sliceWatch struct{ cache cache.Cache }
+
+func newSliceWatch(t *testing.T, cfg *rest.Config) *sliceWatch {
+	t.Helper()
+	c, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), ByObject: map[client.Object]cache.ByObject{
+		&discoveryv1.EndpointSlice{}: {Namespaces: map[string]cache.Config{scaleNS: {}}},
+	}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	_, err = c.GetInformer(ctx, &discoveryv1.EndpointSlice{})
+	require.NoError(t, err)
+	go func() { _ = c.Start(ctx) }()
+	require.True(t, c.WaitForCacheSync(ctx))
+	return &sliceWatch{cache: c}
+}
+
+// count returns how many of Elasti's slices list ip (ready only, when ready is set).
+func (w *sliceWatch) count(ip string, ready bool) int {
+	list := &discoveryv1.EndpointSliceList{}
+	if err := w.cache.List(context.Background(), list, client.MatchingLabels{discoveryv1.LabelManagedBy: names.ControllerName}); err != nil {
+		return -1
+	}
+	got := 0
+	for i := range list.Items {
+		for _, ep := range list.Items[i].Endpoints {
+			if len(ep.Addresses) == 1 && ep.Addresses[0] == ip && (!ready || ptr.Deref(ep.Conditions.Ready, false)) {
+				got++
+				break
+			}
+		}
+	}
+	return got
+}
+
+// waitScale polls cond every 20 ms until it holds, failing the test after timeout.
+func waitScale(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting until %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
