@@ -121,7 +121,13 @@ neighbours() {
   for n in cert-manager keda; do
     left=$(( budget - ($(date +%s) - ci_start) - suite ))
     if [ "$left" -lt 60 ]; then
-      echo "neighbours: $n NOT BUILT: ${left}s left of the CI budget once the suite's ${suite}s are set aside"
+      # No time to build: only a neighbour already cached (its images packed in seconds) is used.
+      if ELASTI_CACHED_ONLY=1 hack/neighbours.sh build "$n"; then
+        built="$built $n"
+        echo "neighbours: $n cached (${left}s left of the CI budget: it would not have been built)"
+      else
+        echo "neighbours: $n NOT BUILT: ${left}s left of the CI budget once the suite's ${suite}s are set aside"
+      fi
       continue
     fi
     t0=$(date +%s)

@@ -29,6 +29,10 @@ if [ -x "$bin" ] && [ "$(cat "$dir/inputs.sha256" 2>/dev/null)" = "$inputs_sum" 
   echo "$bin"
   exit 0
 fi
+if [ -n "${ELASTI_CACHED_ONLY:-}" ]; then
+  log "not cached, and ELASTI_CACHED_ONLY is set: not building"
+  exit 3
+fi
 
 t0=$(date +%s)
 rm -rf "$dir/src"

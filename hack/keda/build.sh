@@ -29,6 +29,10 @@ if [ -x "$dir/keda" ] && [ -x "$dir/keda-adapter" ] && [ "$(cat "$dir/inputs.sha
   echo "$dir"
   exit 0
 fi
+if [ -n "${ELASTI_CACHED_ONLY:-}" ]; then
+  log "not cached, and ELASTI_CACHED_ONLY is set: not building"
+  exit 3
+fi
 
 t0=$(date +%s)
 mkdir -p "$dir"
