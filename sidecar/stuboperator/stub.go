@@ -28,11 +28,14 @@ type Operator struct {
 	RequestCountStatus atomic.Int32
 	// OnRequestCount, when set, is called for every accepted RequestCount.
 	OnRequestCount func(messages.RequestCount)
+	// RefuseChangeAcks answers change Acks 400, as an operator that predates them does.
+	RefuseChangeAcks atomic.Bool
 
 	mu            sync.Mutex
 	services      map[string]stream.Service
 	streams       map[*conn]struct{}
-	acks          []stream.Ack
+	acks          []stream.Ack // each as the key set it left acknowledged
+	rawAcks       []stream.Ack
 	requestCounts []messages.RequestCount
 	connects      int
 
@@ -124,7 +127,7 @@ func (o *Operator) Connects() int {
 	return o.connects
 }
 
-// Acks returns the acks received so far.
+// Acks returns the acks received so far, each as the full key set it left acknowledged.
 func (o *Operator) Acks() []stream.Ack {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -187,16 +190,50 @@ func (o *Operator) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveAck records an Ack as the key set it leaves acknowledged (a change Ack applied to the
+// previous one), and the Ack as it came (RawAcks).
 func (o *Operator) serveAck(w http.ResponseWriter, r *http.Request) {
 	var ack stream.Ack
 	if err := json.NewDecoder(r.Body).Decode(&ack); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if ack.Change != nil && o.RefuseChangeAcks.Load() {
+		http.Error(w, `invalid Ack: json: unknown field "change"`, http.StatusBadRequest)
+		return
+	}
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rawAcks = append(o.rawAcks, ack)
+	if ack.Change != nil {
+		set := map[string]bool{}
+		if n := len(o.acks); n > 0 {
+			for _, k := range o.acks[n-1].Services {
+				set[k] = true
+			}
+		}
+		for _, k := range ack.Change.Added {
+			set[k] = true
+		}
+		for _, k := range ack.Change.Removed {
+			delete(set, k)
+		}
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		ack = stream.Ack{Version: ack.Version, Services: keys}
+	}
 	o.acks = append(o.acks, ack)
-	o.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// RawAcks returns the acks received so far as they came (full or change).
+func (o *Operator) RawAcks() []stream.Ack {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.rawAcks)
 }
 
 func (o *Operator) serveRequestCount(w http.ResponseWriter, r *http.Request) {

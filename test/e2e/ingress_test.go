@@ -223,11 +223,26 @@ func readAll(resp *http.Response) string {
 // turn under steady keep-alive load: each leaves the slices (not ready) before its sidecar stops
 // accepting, its replacement is listed once it has opened the Service's port; 0 requests fail
 // and none takes longer than 2 s.
-func TestIngressGatewayChurn(t *testing.T) {
-	x := setup(t, "churn-x", 2)
-	f := setup(t, "churn-y", 0)
+func TestIngressGatewayChurn(t *testing.T) { ingressGatewayChurn(t, "churn", 0) }
+
+// TestGatewayChurnAtScale (issue 17) is TestIngressGatewayChurn with a fleet of 200 more
+// ElastiServices at zero present (their Deployments, Services and proxy slices): each gateway
+// pod that goes or comes rewrites every one of their slices, and the Service under load must not
+// notice. It also reports how long the fleet's slices took to drop the deleted pod.
+func TestGatewayChurnAtScale(t *testing.T) { ingressGatewayChurn(t, "fleetchurn", 200) }
+
+// ingressGatewayChurn: see TestIngressGatewayChurn; fleet > 0 adds that many ElastiServices at
+// zero in a namespace of their own first.
+func ingressGatewayChurn(t *testing.T, prefix string, fleet int) {
+	x := setup(t, prefix+"-x", 2)
+	f := setup(t, prefix+"-y", 0)
 	start := time.Now()
-	tr := setupTraefik(t, f.ctx, "churn")
+	var fl *fleetNS
+	if fleet > 0 {
+		fl = createFleet(t, f.ctx, prefix, fleet)
+		step(t, start, "fleet: %d ElastiServices at zero in %s, all in proxy mode", fleet, fl.name)
+	}
+	tr := setupTraefik(t, f.ctx, prefix)
 	if _, err := f.ns.DeployApp(f.ctx, framework.AppOptions{Name: "idle", ZeroReplicas: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -303,6 +318,10 @@ func TestIngressGatewayChurn(t *testing.T) {
 		if err := env.Kube.CoreV1().Pods(x.ns.Name).Delete(x.ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		var dropped func() (time.Duration, error)
+		if fl != nil {
+			dropped = fl.watchDrop(f.ctx, victim.Status.PodIP)
+		}
 		step(t, start, "round %d: deleted gateway pod %s/%s (%s)", round, x.ns.Name, victim.Name, victim.Status.PodIP)
 		st, err := app.WaitState(f.ctx, env.Config.Scale(90*time.Second), fmt.Sprintf("%d ready sidecars again, %s not among them", sidecars, victim.Status.PodIP), func(s *framework.State) bool {
 			return len(s.ProxyAddresses()) == sidecars && !slices.Contains(s.ProxyAddresses(), victim.Status.PodIP)
@@ -313,6 +332,13 @@ func TestIngressGatewayChurn(t *testing.T) {
 		waitServers(sidecarServers(st.ProxyAddresses()), fmt.Sprintf("http://%s:%d", victim.Status.PodIP, port))
 		ok, failed := load.Snapshot()
 		step(t, start, "round %d: Traefik sends to %v; %d ok, %d failed so far", round, st.ProxyAddresses(), ok, failed)
+		if dropped != nil {
+			d, err := dropped()
+			if err != nil {
+				t.Fatal(err)
+			}
+			step(t, start, "round %d: every one of the fleet's %d proxy slices had dropped %s %s after the deletion", round, fl.n, victim.Status.PodIP, d.Round(time.Millisecond))
+		}
 	}
 	time.Sleep(2 * time.Second)
 	res := load.Stop()

@@ -102,27 +102,74 @@ func (s *Store) namespace() string {
 // (a JSON merge patch with the resourceVersion they were computed against); after a conflict the
 // Lease is re-read from the API server and the changes computed again.
 func (s *Store) Record(ctx context.Context, sc Sidecar, services []string) (int, error) {
-	want := make(map[string]bool, len(services))
-	for _, svc := range services {
-		key, ok := AnnotationKey(svc)
-		if !ok {
-			return 0, fmt.Errorf("service key %q is not \"namespace/name\"", svc)
-		}
-		want[key] = true
+	want, err := annotationKeys(services)
+	if err != nil {
+		return 0, err
 	}
 	var n int
-	err := s.retry(ctx, func(reader client.Reader, live bool) error {
+	err = s.retry(ctx, func(reader client.Reader, live bool) error {
 		var err error
-		n, err = s.record(ctx, reader, live, sc, want)
+		n, err = s.record(ctx, reader, live, sc, func(map[string]string) map[string]bool { return want })
 		return err
 	})
 	return n, err
 }
 
-func (s *Store) record(ctx context.Context, reader client.Reader, live bool, sc Sidecar, want map[string]bool) (int, error) {
+// Change adds the acknowledgements of added to the sidecar's Lease and removes those of removed
+// (valid "namespace/name" keys; a key in both is removed), leaving the others as they are: what a
+// sidecar's change Ack says (stream.AckChange). It returns how many annotations changed, like
+// Record, and writes the same way.
+func (s *Store) Change(ctx context.Context, sc Sidecar, added, removed []string) (int, error) {
+	add, err := annotationKeys(added)
+	if err != nil {
+		return 0, err
+	}
+	remove, err := annotationKeys(removed)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = s.retry(ctx, func(reader client.Reader, live bool) error {
+		var err error
+		n, err = s.record(ctx, reader, live, sc, func(cur map[string]string) map[string]bool {
+			want := make(map[string]bool, len(cur)+len(add))
+			for key := range cur {
+				if _, isAck := serviceKey(key); isAck {
+					want[key] = true
+				}
+			}
+			for key := range add {
+				want[key] = true
+			}
+			for key := range remove {
+				delete(want, key)
+			}
+			return want
+		})
+		return err
+	})
+	return n, err
+}
+
+func annotationKeys(services []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(services))
+	for _, svc := range services {
+		key, ok := AnnotationKey(svc)
+		if !ok {
+			return nil, fmt.Errorf("service key %q is not \"namespace/name\"", svc)
+		}
+		out[key] = true
+	}
+	return out, nil
+}
+
+// record makes the Lease's acknowledgements what wantOf says, given its current annotations
+// (nil when there is no Lease yet).
+func (s *Store) record(ctx context.Context, reader client.Reader, live bool, sc Sidecar, wantOf func(cur map[string]string) map[string]bool) (int, error) {
 	cur := &coordinationv1.Lease{}
 	err := reader.Get(ctx, client.ObjectKey{Namespace: s.namespace(), Name: LeaseName(sc.UID)}, cur)
 	if apierrors.IsNotFound(err) {
+		want := wantOf(nil)
 		annotations := make(map[string]string, len(want))
 		for key := range want {
 			annotations[key] = ""
@@ -132,6 +179,7 @@ func (s *Store) record(ctx context.Context, reader client.Reader, live bool, sc 
 	if err != nil {
 		return 0, fmt.Errorf("reading acknowledgement lease of %s/%s: %w", sc.Namespace, sc.Name, err)
 	}
+	want := wantOf(cur.Annotations)
 	changes := map[string]any{}
 	for key := range want {
 		if _, ok := cur.Annotations[key]; !ok {

@@ -33,6 +33,11 @@ func TestAckAnswers(t *testing.T) {
 		{name: "trailing data", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":[]} {}`, wantCode: 400, wantError: "trailing data"},
 		{name: "bad key", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":["orders"]}`, wantCode: 400, wantError: `service key "orders" is not "namespace/name"`},
 		{name: "negative version", method: http.MethodPost, token: "gw-1", body: `{"version":-1,"services":[]}`, wantCode: 400, wantError: "invalid Ack"},
+		{name: "full and change", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":[],"change":{"added":["a/b"]}}`, wantCode: 400, wantError: "both services"},
+		{name: "neither", method: http.MethodPost, token: "gw-1", body: `{"version":1}`, wantCode: 400, wantError: "neither services"},
+		{name: "null services, no change", method: http.MethodPost, token: "gw-1", body: `{"version":1,"services":null}`, wantCode: 400, wantError: "neither services"},
+		{name: "bad added key", method: http.MethodPost, token: "gw-1", body: `{"version":1,"change":{"added":["orders"]}}`, wantCode: 400, wantError: `service key "orders"`},
+		{name: "bad removed key", method: http.MethodPost, token: "gw-1", body: `{"version":1,"change":{"removed":["a/b/c"]}}`, wantCode: 400, wantError: `service key "a/b/c"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +84,26 @@ func TestAckRecordsInALease(t *testing.T) {
 	assert.Empty(t, v, "an empty set is recorded, not left stale")
 	assert.Equal(t, 1, f.patches[names.SystemNamespace+"/"+ackstore.LeaseName("uid-pod-gw-1")])
 	assert.Zero(t, f.patches["edge/gw-1"], "pods are never written")
+
+	// Change Acks: only what changed travels; the rest of the Lease stays.
+	ack(`{"version":4,"change":{"added":["shop/orders","shop/cart"]}}`)
+	v, _ = recorded("gw-1")
+	assert.Equal(t, []string{"shop/cart", "shop/orders"}, v)
+	ack(`{"version":5,"change":{"added":["a/b"],"removed":["shop/orders"]}}`)
+	v, _ = recorded("gw-1")
+	assert.Equal(t, []string{"a/b", "shop/cart"}, v)
+	before := f.patches[names.SystemNamespace+"/"+ackstore.LeaseName("uid-pod-gw-1")]
+	ack(`{"version":6,"change":{"added":["a/b"],"removed":["x/y"]}}`)
+	assert.Equal(t, before, f.patches[names.SystemNamespace+"/"+ackstore.LeaseName("uid-pod-gw-1")], "no write when the change changes nothing")
+	ack(`{"version":7,"change":{"added":["c/d"]}}`)
+	v, _ = recorded("gw-2")
+	assert.Empty(t, v, "a change applies to the caller's Lease only")
+
+	// A change from a sidecar without a Lease yet creates it with what was added.
+	w := call(f.srv.Handler(), http.MethodPost, stream.AckPath, "gw-2", strings.NewReader(`{"version":1,"change":{"added":["a/b"],"removed":["c/d"]}}`))
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	v, _ = recorded("gw-2")
+	assert.Equal(t, []string{"a/b"}, v)
 }
 
 func TestDecodeAckRefusesKeysThatCannotBeRecorded(t *testing.T) {
@@ -93,18 +118,25 @@ func FuzzDecodeAck(f *testing.F) {
 	f.Add([]byte(`{"version":1,"services":["shop/orders"]}`))
 	f.Add([]byte(`{"version":18446744073709551615,"services":null}`))
 	f.Add([]byte(`{"services":["a/b","a/b"]}garbage`))
+	f.Add([]byte(`{"version":2,"change":{"added":["a/b","a/b"],"removed":["c/d"]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ack, err := DecodeAck(strings.NewReader(string(body)))
 		if err != nil {
 			return
 		}
-		for i, k := range ack.Services {
-			if _, ok := ackstore.AnnotationKey(k); !ok || !ackKey.MatchString(k) || (i > 0 && ack.Services[i-1] >= k) {
-				t.Fatalf("accepted keys not valid, sorted and unique: %q", ack.Services)
-			}
+		if ack.Full() == (ack.Change != nil) {
+			t.Fatalf("accepted an Ack that is not exactly one of full and change: %+v", ack)
 		}
-		if strings.Contains(strings.Join(ack.Services, ","), ",,") {
-			t.Fatalf("annotation value would hold an empty key: %q", ack.Services)
+		lists := [][]string{ack.Services}
+		if ack.Change != nil {
+			lists = [][]string{ack.Change.Added, ack.Change.Removed}
+		}
+		for _, keys := range lists {
+			for i, k := range keys {
+				if _, ok := ackstore.AnnotationKey(k); !ok || !ackKey.MatchString(k) || (i > 0 && keys[i-1] >= k) {
+					t.Fatalf("accepted keys not valid, sorted and unique: %q", keys)
+				}
+			}
 		}
 	})
 }

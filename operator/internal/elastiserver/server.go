@@ -36,6 +36,8 @@ type Authenticator interface {
 // (*acks.Store: the import is named ackstore here, beside the acks metric).
 type AckRecorder interface {
 	Record(ctx context.Context, sidecar ackstore.Sidecar, services []string) (int, error)
+	// Change applies a change Ack: added acknowledged, removed no longer.
+	Change(ctx context.Context, sidecar ackstore.Sidecar, added, removed []string) (int, error)
 	// Connect and Disconnect record a stream's start and end (see package acks).
 	Connect(ctx context.Context, sidecar ackstore.Sidecar, instance, stream string) error
 	Disconnect(ctx context.Context, sidecar ackstore.Sidecar, stream string) error

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -52,7 +53,14 @@ type Client struct {
 	log logr.Logger
 	// instance identifies this process to the operator (stream.InstanceHeader).
 	instance string
+	// fullAcks: the operator refused a change Ack (it predates them); every Ack is full.
+	fullAcks atomic.Bool
+	// ackBytes counts the Ack bodies posted (AckBytes).
+	ackBytes atomic.Int64
 }
+
+// AckBytes is how many bytes of Ack bodies the client has posted.
+func (c *Client) AckBytes() int64 { return c.ackBytes.Load() }
 
 // New returns a client with defaults filled in.
 func New(log logr.Logger, o Options) *Client {

@@ -3,6 +3,8 @@ package streamclient
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -148,4 +150,85 @@ func TestReadLineLimit(t *testing.T) {
 	line, err := readLine(r, 50)
 	require.NoError(t, err)
 	assert.Len(t, line, 41)
+}
+
+// TestChangeAcks: the first Ack of a connection is full, the next ones carry only what changed;
+// a new connection starts with a full one again.
+func TestChangeAcks(t *testing.T) {
+	op := stuboperator.Start("tok", svc("orders"))
+	defer op.Close()
+	reg := registry.New("cluster.local", nil)
+	start(t, op, reg, Options{})
+	require.Eventually(t, func() bool { return lastAck(op).Version == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	op.SetService(svc("cart"))
+	require.Eventually(t, func() bool { return lastAck(op).Version == 2 }, 5*time.Second, 5*time.Millisecond)
+	op.RemoveService("shop/orders")
+	require.Eventually(t, func() bool { return lastAck(op).Version == 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"shop/cart"}, lastAck(op).Services)
+	raw := op.RawAcks()
+	require.Len(t, raw, 3)
+	assert.Equal(t, []string{"shop/orders"}, raw[0].Services, "the first Ack is full")
+	assert.Nil(t, raw[0].Change)
+	assert.Nil(t, raw[1].Services)
+	assert.Equal(t, &stream.AckChange{Added: []string{"shop/cart"}}, raw[1].Change)
+	assert.Equal(t, &stream.AckChange{Removed: []string{"shop/orders"}}, raw[2].Change)
+
+	op.DropStreams()
+	require.Eventually(t, func() bool { return len(op.RawAcks()) == 4 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"shop/cart"}, op.RawAcks()[3].Services, "a new connection starts with a full Ack")
+}
+
+// TestChangeAcksRefused: an operator that predates change Acks answers them 400; the client
+// sends the same state in full at once, and full Acks from then on.
+func TestChangeAcksRefused(t *testing.T) {
+	op := stuboperator.Start("tok", svc("orders"))
+	defer op.Close()
+	op.RefuseChangeAcks.Store(true)
+	reg := registry.New("cluster.local", nil)
+	start(t, op, reg, Options{})
+	require.Eventually(t, func() bool { return lastAck(op).Version == 1 }, 5*time.Second, 5*time.Millisecond)
+	op.SetService(svc("cart"))
+	require.Eventually(t, func() bool { return lastAck(op).Version == 2 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"shop/cart", "shop/orders"}, lastAck(op).Services)
+	op.SetService(svc("pay"))
+	require.Eventually(t, func() bool { return lastAck(op).Version == 3 }, 5*time.Second, 5*time.Millisecond)
+	for _, a := range op.RawAcks() {
+		assert.True(t, a.Full(), "only full Acks were accepted: %+v", a)
+	}
+	assert.Len(t, op.RawAcks(), 3, "one change refused, never another")
+}
+
+// TestAckTrafficIsLinear (issue 17): 1,000 services appearing one by one cost Ack bytes in
+// proportion to the services that changed, not to the square of their number.
+func TestAckTrafficIsLinear(t *testing.T) {
+	const n = 1000
+	op := stuboperator.Start("tok")
+	defer op.Close()
+	reg := registry.New("cluster.local", nil)
+	o := Options{URL: op.URL(), HTTPClient: op.Server.Client(), Apply: reg.Apply,
+		Authorize: func(r *http.Request) error { r.Header.Set("Authorization", "Bearer tok"); return nil }}
+	c := New(logr.Discard(), o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, reg.Synced, 5*time.Second, 5*time.Millisecond)
+
+	full := 0 // what full Acks of the same states would have cost
+	keys := []string{}
+	for i := range n {
+		s := svc(fmt.Sprintf("svc-%04d", i))
+		op.SetService(s)
+		keys = append(keys, s.Key())
+		b, err := json.Marshal(stream.Ack{Version: uint64(i + 2), Services: keys})
+		require.NoError(t, err)
+		full += len(b)
+		require.Eventually(t, func() bool { return lastAck(op).Version == uint64(i+2) }, 5*time.Second, time.Millisecond)
+	}
+	assert.Len(t, lastAck(op).Services, n)
+	got := c.AckBytes()
+	t.Logf("%d services added one by one: %d bytes of Acks (full Acks would have been %d bytes, %.0f× more)", n, got, full, float64(full)/float64(got))
+	assert.Less(t, got, int64(100*n), "Ack bytes grow with the services changed (about 60 bytes each)")
+	assert.Greater(t, full, 5_000_000, "the comparison is meaningful")
 }
