@@ -64,7 +64,9 @@ func TestIntegrationStore(t *testing.T) {
 	require.NoError(t, err)
 
 	behind := &Store{Client: c, APIReader: c}
-	_, err = behind.record(ctx, staleReader{Reader: c, lease: stale}, false, sc, map[string]bool{mustKey(t, "shop/orders"): true, mustKey(t, "pay/api"): true})
+	_, err = behind.record(ctx, staleReader{Reader: c, lease: stale}, false, sc, func(map[string]string) map[string]bool {
+		return map[string]bool{mustKey(t, "shop/orders"): true, mustKey(t, "pay/api"): true}
+	})
 	require.True(t, apierrors.IsConflict(err), "a patch computed from a stale copy must conflict: %v", err)
 	// Through Record, the conflict is retried from the API server.
 	n, err := behind.Record(ctx, sc, []string{"shop/orders", "pay/api"})
