@@ -117,7 +117,8 @@ func (fl *fleetNS) member(i int) []client.Object {
 }
 
 // watchDrop starts polling the fleet's proxy slices; the function it returns waits until none
-// lists ip any more and says how long that took from the call.
+// lists ip as ready (proxies stop sending there; the endpoint itself goes once the pod has
+// terminated) and says how long that took from the call.
 func (fl *fleetNS) watchDrop(ctx context.Context, ip string) func() (time.Duration, error) {
 	start := time.Now()
 	type result struct {
@@ -126,7 +127,7 @@ func (fl *fleetNS) watchDrop(ctx context.Context, ip string) func() (time.Durati
 	}
 	done := make(chan result, 1)
 	go func() {
-		err := framework.Poll(ctx, env.Config.Scale(2*time.Minute), 100*time.Millisecond, fmt.Sprintf("no proxy slice of %s listing %s", fl.name, ip),
+		err := framework.Poll(ctx, env.Config.Scale(2*time.Minute), 100*time.Millisecond, fmt.Sprintf("no proxy slice of %s listing %s ready", fl.name, ip),
 			func(ctx context.Context) (bool, string, error) {
 				list := &discoveryv1.EndpointSliceList{}
 				if err := env.Client.List(ctx, list, client.InNamespace(fl.name), client.MatchingLabels{discoveryv1.LabelManagedBy: names.ControllerName}); err != nil {
@@ -135,13 +136,13 @@ func (fl *fleetNS) watchDrop(ctx context.Context, ip string) func() (time.Durati
 				listing := 0
 				for i := range list.Items {
 					for _, ep := range list.Items[i].Endpoints {
-						if len(ep.Addresses) > 0 && ep.Addresses[0] == ip {
+						if len(ep.Addresses) > 0 && ep.Addresses[0] == ip && ptr.Deref(ep.Conditions.Ready, false) {
 							listing++
 							break
 						}
 					}
 				}
-				return listing == 0, fmt.Sprintf("%d of %d slices still list it", listing, len(list.Items)), nil
+				return listing == 0, fmt.Sprintf("%d of %d slices still list it ready", listing, len(list.Items)), nil
 			})
 		done <- result{time.Since(start), err}
 	}()

@@ -337,7 +337,7 @@ func ingressGatewayChurn(t *testing.T, prefix string, fleet int) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			step(t, start, "round %d: every one of the fleet's %d proxy slices had dropped %s %s after the deletion", round, fl.n, victim.Status.PodIP, d.Round(time.Millisecond))
+			step(t, start, "round %d: none of the fleet's %d proxy slices listed %s ready %s after the deletion", round, fl.n, victim.Status.PodIP, d.Round(time.Millisecond))
 		}
 	}
 	time.Sleep(2 * time.Second)
