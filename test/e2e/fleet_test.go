@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/internal/kubetest"
 	"github.com/elasti-dev/elasti/pkg/names"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
@@ -40,29 +40,7 @@ func createFleet(t *testing.T, ctx context.Context, prefix string, n int) *fleet
 	}
 	fl := &fleetNS{name: ns.Name, n: n}
 	t.Cleanup(func() { fl.delete(t) })
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				for _, o := range fl.member(i) {
-					if err := env.Client.Create(ctx, o); err != nil {
-						errs <- fmt.Errorf("creating %T %s/%s: %w", o, fl.name, o.GetName(), err)
-					}
-				}
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := kubetest.CreateAll(ctx, env.Client, n, 8, fl.member); err != nil {
 		t.Fatal(err)
 	}
 	err = framework.Poll(ctx, env.Config.Scale(3*time.Minute), time.Second, fmt.Sprintf("all %d ElastiServices of %s in proxy mode", n, fl.name),

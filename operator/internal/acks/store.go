@@ -106,10 +106,15 @@ func (s *Store) Record(ctx context.Context, sc Sidecar, services []string) (int,
 	if err != nil {
 		return 0, err
 	}
+	return s.recordRetrying(ctx, sc, func(map[string]string) map[string]bool { return want })
+}
+
+// recordRetrying is record, computed again from the API server after a conflict (retry).
+func (s *Store) recordRetrying(ctx context.Context, sc Sidecar, wantOf func(cur map[string]string) map[string]bool) (int, error) {
 	var n int
-	err = s.retry(ctx, func(reader client.Reader, live bool) error {
+	err := s.retry(ctx, func(reader client.Reader, live bool) error {
 		var err error
-		n, err = s.record(ctx, reader, live, sc, func(map[string]string) map[string]bool { return want })
+		n, err = s.record(ctx, reader, live, sc, wantOf)
 		return err
 	})
 	return n, err
@@ -128,27 +133,21 @@ func (s *Store) Change(ctx context.Context, sc Sidecar, added, removed []string)
 	if err != nil {
 		return 0, err
 	}
-	var n int
-	err = s.retry(ctx, func(reader client.Reader, live bool) error {
-		var err error
-		n, err = s.record(ctx, reader, live, sc, func(cur map[string]string) map[string]bool {
-			want := make(map[string]bool, len(cur)+len(add))
-			for key := range cur {
-				if _, isAck := serviceKey(key); isAck {
-					want[key] = true
-				}
-			}
-			for key := range add {
+	return s.recordRetrying(ctx, sc, func(cur map[string]string) map[string]bool {
+		want := make(map[string]bool, len(cur)+len(add))
+		for key := range cur {
+			if _, isAck := serviceKey(key); isAck {
 				want[key] = true
 			}
-			for key := range remove {
-				delete(want, key)
-			}
-			return want
-		})
-		return err
+		}
+		for key := range add {
+			want[key] = true
+		}
+		for key := range remove {
+			delete(want, key)
+		}
+		return want
 	})
-	return n, err
 }
 
 func annotationKeys(services []string) (map[string]bool, error) {

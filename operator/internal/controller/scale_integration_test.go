@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/internal/docsection"
+	"github.com/elasti-dev/elasti/internal/kubetest"
 	"github.com/elasti-dev/elasti/internal/testenv"
 	"github.com/elasti-dev/elasti/operator/internal/acks"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -199,31 +199,7 @@ func startAckingSidecar(t *testing.T, c client.Client, name, ip string, keys []s
 // (no triggers), from a few goroutines, as `kubectl apply` of a large manifest would.
 func createFleet(t *testing.T, c client.Client, n int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				for _, o := range fleetMember(i) {
-					if err := c.Create(context.Background(), o); err != nil {
-						errs <- fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
-					}
-				}
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	require.NoError(t, kubetest.CreateAll(context.Background(), c, n, 8, fleetMember))
 }
 
 func fleetMember(i int) []client.Object {
