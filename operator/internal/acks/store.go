@@ -44,7 +44,7 @@ func LeaseName(uid types.UID) string { return leasePrefix + string(uid) }
 // characters, so every valid key maps to a valid annotation key, and back).
 func AnnotationKey(service string) (string, bool) {
 	ns, name, ok := strings.Cut(service, "/")
-	if !ok || ns == "" || name == "" || len(ns) > 63 || len(name) > 63 {
+	if !ok || ns == "" || name == "" || len(ns) > 63 || len(name) > 63 || strings.Contains(name, "/") || strings.Contains(ns, ".") {
 		return "", false
 	}
 	return ns + keySuffix + "/" + name, true

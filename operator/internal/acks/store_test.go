@@ -131,7 +131,7 @@ func TestAnnotationKeys(t *testing.T) {
 		require.True(t, ok, a)
 		assert.Equal(t, k, back)
 	}
-	for _, bad := range []string{"", "shop", "/x", "x/", string(make([]byte, 64)) + "/x"} {
+	for _, bad := range []string{"", "shop", "/x", "x/", string(make([]byte, 64)) + "/x", "a/b/c", "a.b/c"} {
 		_, ok := AnnotationKey(bad)
 		assert.False(t, ok, bad)
 	}
@@ -170,4 +170,42 @@ func TestCollect(t *testing.T) {
 		left = append(left, l.Name)
 	}
 	assert.ElementsMatch(t, []string{"elasti-acks-uid-1", "elasti-acks-uid-4", "elasti-operator.elasti.dev"}, left)
+}
+
+// TestChange: a change Ack adds and removes its keys and leaves the others; a conflict is retried
+// from the Lease as it is then; keys that are not "namespace/name" are refused before any write.
+func TestChange(t *testing.T) {
+	log := &patchLog{}
+	s := newStore(t, log, 0)
+	ctx := context.Background()
+	n, err := s.Change(ctx, gw, []string{"shop/orders", "shop/cart"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "no Lease yet: created with what was added")
+	n, err = s.Change(ctx, gw, []string{"pay/api"}, []string{"shop/orders", "not/acked"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.True(t, acked(t, s, gw.UID, "shop/cart"), "left as it was")
+	assert.True(t, acked(t, s, gw.UID, "pay/api"))
+	assert.False(t, acked(t, s, gw.UID, "shop/orders"))
+	n, err = s.Change(ctx, gw, []string{"pay/api"}, nil)
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing changed: nothing written")
+	n, err = s.Change(ctx, gw, []string{"x/y"}, []string{"x/y"})
+	require.NoError(t, err)
+	assert.Zero(t, n, "a key in both lists is removed (it was not there)")
+
+	writes := log.writes
+	_, err = s.Change(ctx, gw, []string{"orders"}, nil)
+	require.Error(t, err)
+	_, err = s.Change(ctx, gw, nil, []string{"a/b/c"})
+	require.Error(t, err)
+	assert.Equal(t, writes, log.writes, "refused before any write")
+
+	conflicted := newStore(t, &patchLog{}, 1)
+	_, err = conflicted.Record(ctx, gw, []string{"shop/orders"})
+	require.NoError(t, err)
+	_, err = conflicted.Change(ctx, gw, []string{"shop/cart"}, nil)
+	require.NoError(t, err, "the conflict is retried")
+	assert.True(t, acked(t, conflicted, gw.UID, "shop/cart"))
+	assert.True(t, acked(t, conflicted, gw.UID, "shop/orders"))
 }
