@@ -33,8 +33,6 @@ type Config struct {
 	RetryAfter        time.Duration
 	DrainTimeout      time.Duration
 	ShutdownDelay     time.Duration
-	ShutdownQuiet     time.Duration
-	ShutdownMaxDelay  time.Duration
 
 	ProbeInterval       time.Duration
 	DialTimeout         time.Duration
@@ -74,9 +72,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxHeld, "max-held", 2000, "Requests held at once in total; more are answered 503.")
 	fs.DurationVar(&c.RetryAfter, "retry-after", time.Second, "Retry-After sent with 503 answers.")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "On SIGTERM, how long held and in-flight requests may take to finish.")
-	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 5*time.Second, "On SIGTERM, how long every listener keeps accepting at least (with /readyz failing) before the drain, so that proxies reading the EndpointSlices stop choosing this sidecar before it stops answering; 0 drains at once.")
-	fs.DurationVar(&c.ShutdownQuiet, "shutdown-quiet", time.Second, "After --shutdown-delay, the listeners keep accepting until no request has arrived for this long: a proxy still sending here (its EndpointSlices behind, as with many Services to update) is still answered.")
-	fs.DurationVar(&c.ShutdownMaxDelay, "shutdown-max-delay", 15*time.Second, "The most the listeners keep accepting after SIGTERM, whatever still arrives.")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 5*time.Second, "On SIGTERM, how long every listener keeps accepting (with /readyz failing) before the drain, so that proxies reading the EndpointSlices stop choosing this sidecar before it stops answering.")
 
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", 50*time.Millisecond, "Interval between the sidecar's own readiness probes of not-ready pods while requests are held.")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 2*time.Second, "Timeout of one connection to a pod.")

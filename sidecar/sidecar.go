@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -39,7 +38,6 @@ type Sidecar struct {
 	proxySrv         *http.Server
 	adminSrv         *http.Server
 	draining         chan struct{}
-	lastRequest      atomic.Int64 // unix nanoseconds of the last request on a proxy listener
 	done             chan error
 	// bg is the context of everything that must outlive the drain (stream, probes, reports).
 	bg     context.Context
@@ -187,11 +185,6 @@ func (s *Sidecar) Start(ctx context.Context) error {
 func (s *Sidecar) Wait() error { return <-s.done }
 
 func (s *Sidecar) newProxyServer(h http.Handler) *http.Server {
-	inner := h
-	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.lastRequest.Store(time.Now().UnixNano()) // leaveEndpoints
-		inner.ServeHTTP(w, r)
-	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
 		ErrorLog: nil, MaxHeaderBytes: 1 << 20}
 	srv.Protocols = new(http.Protocols)
@@ -226,10 +219,8 @@ const (
 func (s *Sidecar) shutdown() error {
 	close(s.draining)
 	if s.cfg.ShutdownDelay > 0 {
-		s.log.Info("leaving the endpoints before draining", "delay", s.cfg.ShutdownDelay, "quiet", s.cfg.ShutdownQuiet, "max", s.cfg.ShutdownMaxDelay)
-		waited := leaveEndpoints(time.Now(), s.cfg.ShutdownDelay, s.cfg.ShutdownQuiet, s.cfg.ShutdownMaxDelay,
-			func() time.Time { return time.Unix(0, s.lastRequest.Load()) }, time.Now, time.Sleep)
-		s.log.Info("left the endpoints", "after", waited.Round(time.Millisecond), "lastRequest", time.Unix(0, s.lastRequest.Load()).UTC())
+		s.log.Info("leaving the endpoints before draining", "delay", s.cfg.ShutdownDelay)
+		time.Sleep(s.cfg.ShutdownDelay)
 	}
 	servers := append(s.ports.servers(), s.proxySrv)
 	s.log.Info("draining", "held", s.queue.Total(), "timeout", s.cfg.DrainTimeout, "listeners", len(servers))
@@ -252,29 +243,6 @@ func (s *Sidecar) shutdown() error {
 	_ = s.adminSrv.Shutdown(adminCtx)
 	s.log.Info("sidecar stopped")
 	return nil
-}
-
-// leaveEndpoints waits, from start, while proxies may still send requests here: at least
-// minDelay, then until no request has arrived for quiet, at most maxDelay in all. It returns how
-// long it waited. The operator marks a deleted gateway's sidecar not ready in every proxy slice,
-// but with hundreds of Services at zero the last slices, and the proxies that read them, follow
-// seconds later: a fixed delay was too short for some of them (TestGatewayChurnAtScale: 2 of
-// 2,194 requests through Traefik answered 502), a long one slows every gateway's shutdown.
-func leaveEndpoints(start time.Time, minDelay, quiet, maxDelay time.Duration, last, now func() time.Time, sleep func(time.Duration)) time.Duration {
-	maxDelay = max(maxDelay, minDelay)
-	for {
-		t := now()
-		elapsed := t.Sub(start)
-		idle := t.Sub(last())
-		if elapsed >= maxDelay || (elapsed >= minDelay && idle >= quiet) {
-			return elapsed
-		}
-		wait := minDelay - elapsed
-		if elapsed >= minDelay {
-			wait = quiet - idle
-		}
-		sleep(min(wait, maxDelay-elapsed))
-	}
 }
 
 // shutdownAll shuts the servers down concurrently and returns the first error.
