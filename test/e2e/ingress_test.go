@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -229,7 +230,16 @@ func TestIngressGatewayChurn(t *testing.T) { ingressGatewayChurn(t, "churn", 0) 
 // ElastiServices at zero present (their Deployments, Services and proxy slices): each gateway
 // pod that goes or comes rewrites every one of their slices, and the Service under load must not
 // notice. It also reports how long the fleet's slices took to drop the deleted pod.
-func TestGatewayChurnAtScale(t *testing.T) { ingressGatewayChurn(t, "fleetchurn", 200) }
+func TestGatewayChurnAtScale(t *testing.T) {
+	if os.Getenv("E2E_FLEET_CHURN") == "" {
+		framework.Skip(t, "%s", fleetChurnKnownFailure)
+	}
+	ingressGatewayChurn(t, "fleetchurn", 200)
+}
+
+// fleetChurnKnownFailure is why TestGatewayChurnAtScale is skipped unless asked for
+// (test/e2e/skips.allow, docs/e2e.md "Skips").
+const fleetChurnKnownFailure = "known to fail, issue 17: with 200 Services at zero, gateway pods deleted under load through Traefik still get 1 to 14 of about 2,200 requests answered 502 or 504 (the CI run of 18b4c60 and three runs after it; without the 200 Services, TestIngressGatewayChurn loses none); E2E_FLEET_CHURN=1 runs it"
 
 // ingressGatewayChurn: see TestIngressGatewayChurn; fleet > 0 adds that many ElastiServices at
 // zero in a namespace of their own first.
