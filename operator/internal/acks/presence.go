@@ -77,8 +77,9 @@ func NewState(connected bool, services ...string) State {
 //
 // Every reconcile of a Service in proxy mode asks, so a Lease is read once per version: the list
 // shares the cache's objects (read only) and a State is kept until its Lease changes. At 1,000
-// Services, copying and parsing four Leases of 1,000 acknowledgements on every reconcile was a
-// third of the operator's CPU while a gateway restart rewrote every slice (issue 17).
+// Services, copying and parsing four Leases of 1,000 acknowledgements on every reconcile was 31 %
+// of the CPU profile of TestIntegrationGatewayChurnAtScale (operator and test in one process)
+// (issue 17).
 func (s *Store) States(ctx context.Context) (map[types.UID]State, error) {
 	list := &coordinationv1.LeaseList{}
 	if err := s.Client.List(ctx, list, client.InNamespace(s.namespace()), client.MatchingLabels{LabelAcks: "true"},

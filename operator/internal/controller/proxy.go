@@ -22,9 +22,9 @@ import (
 
 // observe gathers what the mode depends on: the Service, the target's spec replicas, and the ready
 // endpoints of the Service's own EndpointSlices. svc is nil when the Service does not exist.
-// Unless live is set, the spec replicas of a Deployment or StatefulSet come from the cache
-// (obs.ReplicasCached); decide confirms with the target's /scale before it changes the mode.
-func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService, live bool) (observation, *corev1.Service, error) {
+// With cached set, the spec replicas of a Deployment or StatefulSet come from the cache
+// (obs.ReplicasCached); decide confirms them on the target's /scale before it changes the mode.
+func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService, cached bool) (observation, *corev1.Service, error) {
 	key := client.ObjectKeyFromObject(es)
 	traffic, _ := r.Tracker.Traffic(key)
 	obs := observation{CurrentMode: es.Status.Mode, Draining: r.Tracker.Draining(key), Observing: traffic.observing()}
@@ -37,7 +37,7 @@ func (r *Reconciler) observe(ctx context.Context, es *v1alpha1.ElastiService, li
 	default:
 		obs.ServiceFound = true
 	}
-	if err := r.observeReplicas(ctx, es, &obs, !live); err != nil {
+	if err := r.observeReplicas(ctx, es, &obs, cached); err != nil {
 		return obs, nil, err
 	}
 	own, err := endpointslice.ServiceSlices(ctx, r.Client, es.Namespace, es.Spec.Service)

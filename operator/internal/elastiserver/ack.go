@@ -127,8 +127,13 @@ func (s *Server) recordAck(r *http.Request, caller auth.Caller, ack stream.Ack) 
 	}
 	if changed > 0 {
 		ackPatches.Inc()
-		s.log.V(1).Info("sidecar acked services", "caller", caller.Key(), "version", ack.Version, "full", ack.Full(),
-			"services", len(ack.Services), "changed", changed)
+		kv := []any{"caller", caller.Key(), "version", ack.Version, "changed", changed}
+		if ack.Full() {
+			kv = append(kv, "services", len(ack.Services))
+		} else {
+			kv = append(kv, "added", len(ack.Change.Added), "removed", len(ack.Change.Removed))
+		}
+		s.log.V(1).Info("sidecar acked services", kv...)
 	}
 	return nil
 }
