@@ -14,7 +14,7 @@
 #   === ci-e2e: RESULT: PASSED | FAILED: <why> | SKIPPED (ELASTI_E2E_OPTOUT: <reason>)
 #
 # Budget: with a warm $ELASTI_CACHE about 40 minutes for the full suite on the local cluster; on
-# a fresh machine (measured 2026-12-01, README "CI") the first scenario starts about 47 minutes
+# a fresh machine (measured 2026-12-01, README "CI") the first scenario started 49 minutes
 # into this stage (cluster binaries and CoreDNS 10 min, images 5, Traefik 20 in the demo,
 # Prometheus 7), about 25 more for a kind smoke run with its node image built from source.
 # Kubernetes, CoreDNS, Prometheus, Traefik, cert-manager, KEDA and the kind node image are cached

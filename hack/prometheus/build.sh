@@ -22,7 +22,8 @@ if [[ ! -f go.mod ]]; then
 	go mod init elasti.local/prometheus-build >/dev/null 2>&1
 fi
 # Only the Kubernetes service discovery the suite's scrape config uses (Prometheus' own build tags:
-# plugins/plugin_*.go); the cloud discoveries it leaves out were most of a cold build.
+# plugins/plugin_*.go): the other discoveries pull in the cloud providers' SDKs, which a cold build
+# would compile for nothing.
 tags="remove_all_sd,enable_kubernetes_sd"
 # The module path must not be the main module's, so any name works.
 echo "prometheus ${version}: resolving modules (slow the first time)" >&2
