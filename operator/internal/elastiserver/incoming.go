@@ -106,7 +106,13 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := s.targetState(rc.Key(), res.ScaledFromZero)
-	log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
+	if res.ScaledFromZero {
+		// At info: which sidecar woke a target, and when it saw the requests, answers "who woke
+		// my service?" (and showed, in CI, a wake right after a scale to zero by hand).
+		log.Info("RequestCount woke the target", "replicas", res.Replicas, "sentAt", rc.SentAt)
+	} else {
+		log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
+	}
 	writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: state, Replicas: res.Replicas})
 }
 

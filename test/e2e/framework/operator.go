@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 )
 
 // OperatorDeployment is the operator's Deployment name in the system namespace.
@@ -51,17 +52,26 @@ func containsArg(args []string, a string) bool {
 	return false
 }
 
+// setOperatorArgs writes the operator container's arguments and waits for the rollout. The
+// read-modify-write is retried on conflict: right after an install or a restart, the Deployment
+// controller's status writes change the resourceVersion between the read and the update (CI's
+// run of e707ee2 failed TestCertManager so, and the scenarios after it ran with the wrong flags).
 func (e *Env) setOperatorArgs(ctx context.Context, args []string) error {
 	deps := e.Kube.AppsV1().Deployments(e.Config.SystemNamespace)
-	d, err := deps.Get(ctx, OperatorDeployment, metav1.GetOptions{})
+	var updated *appsv1.Deployment
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := deps.Get(ctx, OperatorDeployment, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading the operator deployment: %w", err)
+		}
+		d.Spec.Template.Spec.Containers[0].Args = args
+		updated, err = deps.Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("reading the operator deployment: %w", err)
-	}
-	d.Spec.Template.Spec.Containers[0].Args = args
-	if d, err = deps.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("updating the operator's arguments: %w", err)
 	}
-	return e.WaitRollout(ctx, d, 3*time.Minute)
+	return e.WaitRollout(ctx, updated, 3*time.Minute)
 }
 
 // WaitRollout waits until a Deployment's new generation is fully rolled out and available.
