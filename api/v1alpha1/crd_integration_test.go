@@ -137,6 +137,16 @@ func TestIntegrationCRD(t *testing.T) {
 		assert.Equal(t, 5*time.Minute, w)
 	})
 
+	t.Run("wakeBurst accepted", func(t *testing.T) {
+		require.NoError(t, c.Create(ctx, object(t, "burst", withSpec(t, "wakeBurst", "{requestsPerReplica: 20, maxReplicas: 10}"))))
+		require.NoError(t, c.Create(ctx, object(t, "burst-at-min", withSpec(t, "wakeBurst", "{requestsPerReplica: 1, maxReplicas: 3}")+"minTargetReplicas: 3\n")))
+		var es v1alpha1.ElastiService
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "burst"}, &es))
+		require.NotNil(t, es.Spec.WakeBurst)
+		assert.Equal(t, v1alpha1.WakeBurst{RequestsPerReplica: 20, MaxReplicas: 10}, *es.Spec.WakeBurst)
+		assert.Equal(t, int32(3), es.Spec.WakeReplicas(41))
+	})
+
 	invalid := []struct {
 		name string
 		spec string
@@ -163,6 +173,10 @@ func TestIntegrationCRD(t *testing.T) {
 		{"credentials in a header", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, headers: {Authorization: 'Bearer x'}}}]"), "only the tenant headers X-Scope-OrgID and THANOS-TENANT are allowed"},
 		{"a header that is not a tenant header", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, headers: {X-Scope-OrgID: a, Host: metadata}}}]"), "only the tenant headers"},
 		{"authSecretRef without a name", withSpec(t, "triggers", "[{type: prometheus, metadata: {query: x, threshold: 1, authSecretRef: {}}}]"), "spec.triggers[0].metadata.authSecretRef.name: Required value"},
+		{"wakeBurst without requestsPerReplica", withSpec(t, "wakeBurst", "{maxReplicas: 5}"), "spec.wakeBurst.requestsPerReplica: Required value"},
+		{"wakeBurst requestsPerReplica 0", withSpec(t, "wakeBurst", "{requestsPerReplica: 0, maxReplicas: 5}"), "spec.wakeBurst.requestsPerReplica in body should be greater than or equal to 1"},
+		{"wakeBurst maxReplicas 0", withSpec(t, "wakeBurst", "{requestsPerReplica: 10, maxReplicas: 0}"), "spec.wakeBurst.maxReplicas in body should be greater than or equal to 1"},
+		{"wakeBurst maxReplicas below minTargetReplicas", withSpec(t, "wakeBurst", "{requestsPerReplica: 10, maxReplicas: 2}") + "minTargetReplicas: 3\n", "wakeBurst.maxReplicas must be at least minTargetReplicas"},
 		{"unknown autoscaler", withSpec(t, "autoscaler", "{type: vpa, name: x}"), `spec.autoscaler.type: Unsupported value: "vpa": supported values: "hpa", "keda"`},
 		{"cron with 6 fields", withSpec(t, "enabledPeriod", "{schedule: '0 0 9 * * 1-5', duration: 8h}"), "schedule must be a 5-field cron expression"},
 		{"cron bad minute", withSpec(t, "enabledPeriod", "{schedule: '61 9 * * *', duration: 8h}"), "the minute field (1st) must be"},

@@ -55,6 +55,7 @@ const (
 )
 
 // ElastiServiceSpec says which Service to scale to zero, what to scale, and when.
+// +kubebuilder:validation:XValidation:rule="!has(self.wakeBurst) || self.wakeBurst.maxReplicas >= (has(self.minTargetReplicas) ? self.minTargetReplicas : 1)",message="wakeBurst.maxReplicas must be at least minTargetReplicas"
 type ElastiServiceSpec struct {
 	// Service is the name of the Service, in the ElastiService's namespace, that clients call.
 	// +kubebuilder:validation:MinLength=1
@@ -71,6 +72,14 @@ type ElastiServiceSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MinTargetReplicas int32 `json:"minTargetReplicas,omitempty"`
+
+	// WakeBurst sizes a wake-up to the requests held at once: instead of minTargetReplicas, the
+	// target is scaled from zero to ceil(held / requestsPerReplica) replicas, at least
+	// minTargetReplicas and at most maxReplicas. Requests still arriving while the target starts
+	// raise it further, up to maxReplicas, for two minutes after the scale from zero; never lower.
+	// A named HPA or KEDA ScaledObject takes over from there as it would after any scale-up.
+	// +optional
+	WakeBurst *WakeBurst `json:"wakeBurst,omitempty"`
 
 	// CooldownPeriod is how long, in seconds, every trigger must say idle (and the target must have
 	// been up) before the target is scaled to zero. 0 scales down as soon as the triggers say idle.
@@ -95,6 +104,18 @@ type ElastiServiceSpec struct {
 	// scaled to zero (wake-ups still happen at any time).
 	// +optional
 	EnabledPeriod *EnabledPeriod `json:"enabledPeriod,omitempty"`
+}
+
+// WakeBurst sizes a wake-up to the number of requests the resolver sidecars hold for the Service.
+type WakeBurst struct {
+	// RequestsPerReplica is how many requests held at once one replica is sized for.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	RequestsPerReplica int32 `json:"requestsPerReplica"`
+	// MaxReplicas caps a wake-up (at least minTargetReplicas).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxReplicas int32 `json:"maxReplicas"`
 }
 
 // ScaleTargetRef names a resource with a /scale subresource.

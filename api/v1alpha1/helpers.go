@@ -27,6 +27,20 @@ func (s *ElastiServiceSpec) MinReplicas() int32 {
 	return s.MinTargetReplicas
 }
 
+// WakeReplicas is how many replicas a wake-up scales the target to when held requests are held
+// for it by the sidecars at once: MinReplicas without spec.wakeBurst, else
+// ceil(held / requestsPerReplica) bounded by MinReplicas and maxReplicas.
+func (s *ElastiServiceSpec) WakeReplicas(held int) int32 {
+	lo := s.MinReplicas()
+	b := s.WakeBurst
+	if b == nil || b.RequestsPerReplica < 1 || held <= 0 {
+		return lo
+	}
+	n := (int64(held) + int64(b.RequestsPerReplica) - 1) / int64(b.RequestsPerReplica)
+	hi := int64(max(b.MaxReplicas, lo))
+	return int32(max(int64(lo), min(n, hi)))
+}
+
 // ThresholdValue returns the trigger's threshold as a float, accepting a JSON number or a string
 // holding one.
 func (m *TriggerMetadata) ThresholdValue() (float64, error) {

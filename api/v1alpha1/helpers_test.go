@@ -53,6 +53,36 @@ func TestSpecDefaults(t *testing.T) {
 	assert.Equal(t, int32(3), s.MinReplicas())
 }
 
+func TestWakeReplicas(t *testing.T) {
+	burst := func(rpr, maxReplicas int32) *WakeBurst {
+		return &WakeBurst{RequestsPerReplica: rpr, MaxReplicas: maxReplicas}
+	}
+	for _, tt := range []struct {
+		name  string
+		min   int32
+		burst *WakeBurst
+		held  int
+		want  int32
+	}{
+		{"no wakeBurst: minTargetReplicas", 2, nil, 500, 2},
+		{"no wakeBurst, unset minimum: 1", 0, nil, 500, 1},
+		{"nothing held: the minimum", 1, burst(10, 5), 0, 1},
+		{"one request: the minimum", 1, burst(10, 5), 1, 1},
+		{"exactly one replica's worth", 1, burst(10, 5), 10, 1},
+		{"one more rounds up", 1, burst(10, 5), 11, 2},
+		{"capped by maxReplicas", 1, burst(10, 5), 1000, 5},
+		{"never below minTargetReplicas", 3, burst(10, 5), 12, 3},
+		{"a maxReplicas below the minimum (refused by the schema) yields the minimum", 4, burst(10, 2), 100, 4},
+		{"one request per replica", 1, burst(1, 50), 37, 37},
+		{"huge counts do not overflow", 1, burst(1, 10000), 1 << 40, 10000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ElastiServiceSpec{MinTargetReplicas: tt.min, WakeBurst: tt.burst}
+			assert.Equal(t, tt.want, s.WakeReplicas(tt.held))
+		})
+	}
+}
+
 func TestClaimantIsTheOldestThenTheFirstByName(t *testing.T) {
 	at := func(name string, sec int64) ElastiService {
 		return ElastiService{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.Unix(sec, 0)}}

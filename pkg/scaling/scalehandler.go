@@ -45,6 +45,9 @@ type ScaleResult struct {
 	// ScaledFromZero is true when this call (or the coalesced call it joined) raised the spec
 	// replicas from 0.
 	ScaledFromZero bool
+	// Raised is true when a ScaleUpTo with raise raised spec replicas that were above 0 already
+	// (a burst still arriving while the target starts).
+	Raised bool
 }
 
 // NewScaleHandler returns a ScaleHandler. c must be able to write (ElastiService status,
@@ -71,12 +74,21 @@ func (h *ScaleHandler) GetReplicas(ctx context.Context, namespace string, ref v1
 // a named KEDA ScaledObject. Concurrent calls for one target share one execution. A real scale-up
 // records status.lastScaledUpTime. It is idempotent and safe from any operator replica.
 func (h *ScaleHandler) ScaleUp(ctx context.Context, es *v1alpha1.ElastiService) (ScaleResult, error) {
-	key := es.Namespace + "/" + es.Spec.ScaleTargetRef.APIVersion + "/" + es.Spec.ScaleTargetRef.Kind + "/" + es.Spec.ScaleTargetRef.Name
+	return h.ScaleUpTo(ctx, es, es.Spec.MinReplicas(), false)
+}
+
+// ScaleUpTo is ScaleUp to want replicas (at least es.Spec.MinReplicas()). With raise, spec
+// replicas already above 0 but below want are raised to want too (ScaleResult.Raised); without,
+// a target that is up is left alone. It never lowers the replicas. Concurrent calls for one
+// target with the same want and raise share one execution.
+func (h *ScaleHandler) ScaleUpTo(ctx context.Context, es *v1alpha1.ElastiService, want int32, raise bool) (ScaleResult, error) {
+	want = max(want, es.Spec.MinReplicas())
+	key := fmt.Sprintf("%s/%s/%s/%s/%d/%t", es.Namespace, es.Spec.ScaleTargetRef.APIVersion, es.Spec.ScaleTargetRef.Kind, es.Spec.ScaleTargetRef.Name, want, raise)
 	es = es.DeepCopy()
 	ch := h.inflight.DoChan(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scaleUpTimeout)
 		defer cancel()
-		return h.scaleUp(fctx, es)
+		return h.scaleUp(fctx, es, want, raise)
 	})
 	select {
 	case <-ctx.Done():
@@ -89,7 +101,7 @@ func (h *ScaleHandler) ScaleUp(ctx context.Context, es *v1alpha1.ElastiService) 
 	}
 }
 
-func (h *ScaleHandler) scaleUp(ctx context.Context, es *v1alpha1.ElastiService) (ScaleResult, error) {
+func (h *ScaleHandler) scaleUp(ctx context.Context, es *v1alpha1.ElastiService, want int32, raise bool) (ScaleResult, error) {
 	ref := es.Spec.ScaleTargetRef
 	if so := kedaName(es); so != "" {
 		if err := h.unpauseKEDA(ctx, es.Namespace, so); err != nil {
@@ -98,15 +110,23 @@ func (h *ScaleHandler) scaleUp(ctx context.Context, es *v1alpha1.ElastiService) 
 	}
 	var result ScaleResult
 	err := h.setReplicas(ctx, es.Namespace, ref, func(current int32) (int32, bool) {
-		if current > 0 {
+		switch {
+		case current == 0:
+			result = ScaleResult{Replicas: want, ScaledFromZero: true}
+		case raise && current < want:
+			result = ScaleResult{Replicas: want, Raised: true}
+		default:
 			result = ScaleResult{Replicas: current}
 			return current, false
 		}
-		result = ScaleResult{Replicas: es.Spec.MinReplicas(), ScaledFromZero: true}
 		return result.Replicas, true
 	})
 	if err != nil {
 		return ScaleResult{}, err
+	}
+	if result.Raised {
+		log.FromContext(ctx).Info("raised target for the requests still held", "elastiservice", client.ObjectKeyFromObject(es),
+			"kind", ref.Kind, "target", ref.Name, "replicas", result.Replicas)
 	}
 	if result.ScaledFromZero {
 		log.FromContext(ctx).Info("scaled target from zero", "elastiservice", client.ObjectKeyFromObject(es),

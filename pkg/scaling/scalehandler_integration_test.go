@@ -177,6 +177,24 @@ func TestIntegrationScaleHandler(t *testing.T) {
 		assert.Equal(t, int32(1), e.replicas(t, "cart"))
 	})
 
+	t.Run("a burst: from zero to its size, then raised while it grows, never lowered", func(t *testing.T) {
+		e.deployment(t, "burst", 0)
+		es := e.elastiService(t, "burst", deploymentRef("burst"), 1, "")
+		res, err := e.h.ScaleUpTo(ctx, es, 4, true)
+		require.NoError(t, err)
+		assert.Equal(t, scaling.ScaleResult{Replicas: 4, ScaledFromZero: true}, res)
+		res, err = e.h.ScaleUpTo(ctx, es, 6, true)
+		require.NoError(t, err)
+		assert.Equal(t, scaling.ScaleResult{Replicas: 6, Raised: true}, res)
+		res, err = e.h.ScaleUpTo(ctx, es, 3, true)
+		require.NoError(t, err)
+		assert.Equal(t, scaling.ScaleResult{Replicas: 6}, res)
+		res, err = e.h.ScaleUpTo(ctx, es, 9, false)
+		require.NoError(t, err)
+		assert.Equal(t, scaling.ScaleResult{Replicas: 6}, res, "without raise, a target that is up is left alone")
+		assert.Equal(t, int32(6), e.replicas(t, "burst"))
+	})
+
 	t.Run("custom resource with a /scale subresource", func(t *testing.T) {
 		w := &unstructured.Unstructured{}
 		w.SetGroupVersionKind(schema.GroupVersionKind{Group: "example.elasti.dev", Version: "v1alpha1", Kind: "Widget"})

@@ -182,6 +182,39 @@ func TestScaleUp(t *testing.T) {
 	}
 }
 
+func TestScaleUpTo(t *testing.T) {
+	tests := []struct {
+		name         string
+		start, want  int32
+		raise        bool
+		wantResult   ScaleResult
+		wantUpdates  int
+		wantRecorded bool
+	}{
+		{name: "from zero to the burst's size", start: 0, want: 5, wantResult: ScaleResult{Replicas: 5, ScaledFromZero: true}, wantUpdates: 1, wantRecorded: true},
+		{name: "from zero, want below the minimum: the minimum", start: 0, want: 1, wantResult: ScaleResult{Replicas: 2, ScaledFromZero: true}, wantUpdates: 1, wantRecorded: true},
+		{name: "up, no raise: left alone", start: 2, want: 5, wantResult: ScaleResult{Replicas: 2}},
+		{name: "up, raise: raised", start: 2, want: 5, raise: true, wantResult: ScaleResult{Replicas: 5, Raised: true}, wantUpdates: 1},
+		{name: "raise never lowers", start: 7, want: 5, raise: true, wantResult: ScaleResult{Replicas: 7}},
+		{name: "raise to what it has: no write", start: 5, want: 5, raise: true, wantResult: ScaleResult{Replicas: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := newMemScales()
+			sc.replicas[deployKey] = tt.start
+			h, c := newHandler(t, sc)
+			got, err := h.ScaleUpTo(context.Background(), testES(2, ""), tt.want, tt.raise)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantResult, got)
+			assert.Equal(t, tt.wantUpdates, sc.updates)
+			assert.Equal(t, tt.wantResult.Replicas, sc.replicas[deployKey])
+			es := &v1alpha1.ElastiService{}
+			require.NoError(t, c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "orders"}, es))
+			assert.Equal(t, tt.wantRecorded, es.Status.LastScaledUpTime != nil, "only a scale from zero records lastScaledUpTime")
+		})
+	}
+}
+
 func TestScaleUpErrorsNameTheTarget(t *testing.T) {
 	h, _ := newHandler(t, newMemScales())
 	_, err := h.ScaleUp(context.Background(), testES(1, ""))

@@ -52,18 +52,26 @@ func (f *fakeAuth) Authenticate(_ context.Context, r *http.Request) (auth.Caller
 	return auth.Caller{}, errors.Join(auth.ErrUnauthenticated, errors.New("token not accepted"))
 }
 
-// fakeScaler records ScaleUp calls and answers with result or err.
+// fakeScaler records ScaleUpTo calls and answers with result or err.
 type fakeScaler struct {
 	mu     sync.Mutex
 	calls  []string
+	wants  []scaleCall
 	result scaling.ScaleResult
 	err    error
 }
 
-func (f *fakeScaler) ScaleUp(_ context.Context, es *v1alpha1.ElastiService) (scaling.ScaleResult, error) {
+// scaleCall is what one ScaleUpTo asked for.
+type scaleCall struct {
+	Want  int32
+	Raise bool
+}
+
+func (f *fakeScaler) ScaleUpTo(_ context.Context, es *v1alpha1.ElastiService, want int32, raise bool) (scaling.ScaleResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, es.Namespace+"/"+es.Name)
+	f.wants = append(f.wants, scaleCall{want, raise})
 	return f.result, f.err
 }
 

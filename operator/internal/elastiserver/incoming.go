@@ -99,11 +99,19 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: s.targetState(rc.Key(), false)})
 		return
 	}
-	res, err := s.opts.ScaleHandler.ScaleUp(ctx, es)
+	want, raise := s.wakeSize(rc, caller, es)
+	res, err := s.opts.ScaleHandler.ScaleUpTo(ctx, es, want, raise)
 	if err != nil {
 		log.Error(err, "scale-up failed")
 		writeRetryAfter(w, http.StatusServiceUnavailable, 1, err.Error())
 		return
+	}
+	if res.ScaledFromZero {
+		s.bursts.wokeUp(client.ObjectKeyFromObject(es).String(), s.opts.Now())
+	}
+	if res.Raised {
+		burstRaises.Inc()
+		log.Info("RequestCount raised the target for the requests still held", "replicas", res.Replicas)
 	}
 	state := s.targetState(rc.Key(), res.ScaledFromZero)
 	if res.ScaledFromZero {
@@ -114,6 +122,19 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 		log.V(1).Info("RequestCount accepted", "state", state, "replicas", res.Replicas)
 	}
 	writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: state, Replicas: res.Replicas})
+}
+
+// wakeSize is the replica count a report of held requests asks for, and whether it may raise a
+// target that is up already: es.Spec.MinReplicas() without spec.wakeBurst; with it, the size of
+// the requests the sidecars hold at once (bursts), raising only shortly after a scale from zero.
+func (s *Server) wakeSize(rc messages.RequestCount, caller auth.Caller, es *v1alpha1.ElastiService) (int32, bool) {
+	if es.Spec.WakeBurst == nil {
+		return es.Spec.MinReplicas(), false
+	}
+	now := s.opts.Now()
+	key := client.ObjectKeyFromObject(es).String()
+	held := s.bursts.observe(key, caller.PodUID, rc.Count, now)
+	return es.Spec.WakeReplicas(held), s.bursts.raising(key, es, now)
 }
 
 // staleReport tells whether rc reports requests (count > 0) that the sidecar saw waiting before

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -318,4 +321,60 @@ func TestElastiServiceForByIndex(t *testing.T) {
 	es, err = elastiServiceFor(context.Background(), r, "shop", "nobody", index)
 	require.NoError(t, err)
 	assert.Nil(t, es)
+}
+
+// TestWakeBurstSizesTheWakeUp: with spec.wakeBurst, a report of held requests asks for replicas
+// sized to what all sidecars hold at once (their last reports within burstWindow), and may raise a
+// target that is up only shortly after the scale from zero; without it, the minimum, never raising.
+func TestWakeBurstSizesTheWakeUp(t *testing.T) {
+	report := func(f *fixture, pod string, count int) {
+		t.Helper()
+		body := fmt.Sprintf(`{"count":%d,"svc":"orders","namespace":"shop"}`, count)
+		w := call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, pod, strings.NewReader(body))
+		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	}
+	t.Run("without wakeBurst", func(t *testing.T) {
+		es := elastiService("shop", "orders", "orders")
+		es.Spec.MinTargetReplicas = 2
+		f := newFixture(t, es, gatewayPod("gw-1"))
+		report(f, "gw-1", 500)
+		assert.Equal(t, []scaleCall{{Want: 2}}, f.scaler.wants)
+	})
+	t.Run("with wakeBurst", func(t *testing.T) {
+		es := elastiService("shop", "orders", "orders")
+		es.Spec.WakeBurst = &v1alpha1.WakeBurst{RequestsPerReplica: 10, MaxReplicas: 8}
+		f := newFixture(t, es, gatewayPod("gw-1"), gatewayPod("gw-2"))
+		report(f, "gw-1", 30)                              // the first report wakes the target (the fake says "from zero")
+		f.scaler.result = scaling.ScaleResult{Replicas: 3} // from now on it is up
+		report(f, "gw-2", 25)                              // 55 held at once
+		f.clock.Add(time.Second)
+		report(f, "gw-1", 120) // grew: 145, capped at 8
+		f.clock.Add(2500 * time.Millisecond)
+		report(f, "gw-1", 12) // gw-2's report is 3.5 s old: only 12 count
+		f.clock.Add(2 * time.Minute)
+		report(f, "gw-1", 40) // too long after the wake-up to raise
+		assert.Equal(t, []scaleCall{{3, false}, {6, true}, {8, true}, {2, true}, {4, false}}, f.scaler.wants)
+	})
+	t.Run("a wake-up by another replica, seen in status, allows raising", func(t *testing.T) {
+		es := elastiService("shop", "orders", "orders")
+		es.Spec.WakeBurst = &v1alpha1.WakeBurst{RequestsPerReplica: 10, MaxReplicas: 8}
+		es.Status.LastScaledUpTime = &metav1.Time{Time: time.Date(2026, 5, 1, 9, 59, 0, 0, time.UTC)} // a minute before the fixture's clock
+		f := newFixture(t, es, gatewayPod("gw-1"))
+		f.scaler.result = scaling.ScaleResult{Replicas: 1}
+		report(f, "gw-1", 45)
+		assert.Equal(t, []scaleCall{{5, true}}, f.scaler.wants)
+	})
+}
+
+func TestBurstsSweep(t *testing.T) {
+	b := newBursts()
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	assert.Equal(t, 3, b.observe("shop/a", "p1", 3, t0))
+	b.wokeUp("shop/a", t0)
+	assert.Equal(t, 4, b.observe("shop/b", "p1", 4, t0.Add(time.Second)))
+	b.observe("shop/c", "p1", 1, t0.Add(burstRaiseWindow+time.Minute)) // sweeps
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	assert.Equal(t, []string{"shop/c"}, slices.Collect(maps.Keys(b.held)))
+	assert.Empty(t, b.woke)
 }

@@ -36,6 +36,10 @@ var (
 		Name: "elasti_elastiserver_ack_patches_total",
 		Help: "Acknowledgement Lease writes caused by acks that changed what the sidecar knows.",
 	})
+	burstRaises = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "elasti_elastiserver_burst_raises_total",
+		Help: "Targets raised above their wake-up size by requests still held while they started (spec.wakeBurst).",
+	})
 	services = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "elasti_elastiserver_services",
 		Help: "ElastiServices known to the stream of this operator replica.",
@@ -43,7 +47,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestCounts, requestCountDuration, streamsConnected, streamMessages, acks, ackPatches, services)
+	metrics.Registry.MustRegister(requestCounts, requestCountDuration, streamsConnected, streamMessages, acks, ackPatches, burstRaises, services)
 }
 
 func codeLabel(code int) string { return strconv.Itoa(code) }

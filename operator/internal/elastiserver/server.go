@@ -43,9 +43,10 @@ type AckRecorder interface {
 	Disconnect(ctx context.Context, sidecar ackstore.Sidecar, stream string) error
 }
 
-// ScaleUpper scales a target from zero (*scaling.ScaleHandler).
+// ScaleUpper scales a target from zero (*scaling.ScaleHandler): to want replicas, and with raise
+// also a target already up with fewer.
 type ScaleUpper interface {
-	ScaleUp(ctx context.Context, es *v1alpha1.ElastiService) (scaling.ScaleResult, error)
+	ScaleUpTo(ctx context.Context, es *v1alpha1.ElastiService, want int32, raise bool) (scaling.ScaleResult, error)
 }
 
 // Options configure a Server. From a manager:
@@ -119,6 +120,7 @@ type Server struct {
 	state    *state
 	limiter  *limiter
 	activity *activity
+	bursts   *bursts
 	handler  http.Handler
 	// ready is closed when the first full build of the stream state is done.
 	ready chan struct{}
@@ -145,6 +147,7 @@ func New(opts Options) (*Server, error) {
 		state:    newState(),
 		limiter:  newLimiter(opts.RateLimit, opts.RateBurst, opts.Now),
 		activity: newActivity(opts.ActivityInterval, opts.Now),
+		bursts:   newBursts(),
 		ready:    make(chan struct{}),
 	}
 	mux := http.NewServeMux()

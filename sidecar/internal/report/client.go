@@ -150,6 +150,10 @@ func (c *Client) current(key string) *serviceReports {
 	return nil
 }
 
+// growthInterval is the shortest time between two reports of requests held for a service while
+// their number grows: five a second, the elastiserver's default rate limit per sidecar and service.
+const growthInterval = 200 * time.Millisecond
+
 // maxActivityFailures: after this many activity reports in a row failed, the loop stops sending
 // them; the requests counted so far go with the next report (a new forwarded request starts one).
 const maxActivityFailures = 5
@@ -217,7 +221,13 @@ func (c *Client) loop(ns, svc string) {
 			}
 			continue
 		}
-		if !c.sleepWhile(key, wait, func(waiting int) bool { return waiting > 0 }) {
+		// Requests wait: report again after wait, or sooner when more are held than this report
+		// said (a burst still arriving: the operator sizes the wake-up to it, spec.wakeBurst), at
+		// most every growthInterval; after a failure only the backoff counts.
+		sent := time.Now()
+		if !c.sleepWhile(key, wait, func(waiting int) bool {
+			return waiting > 0 && (err != nil || waiting <= n || time.Since(sent) < growthInterval)
+		}) {
 			return
 		}
 	}

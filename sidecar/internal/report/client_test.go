@@ -131,6 +131,25 @@ func TestHeldRetriesWhileRequestsWait(t *testing.T) {
 	f.waiting.Store(0)
 }
 
+// TestGrowingBurstIsReportedAgain: while requests wait, a report is sent again as soon as more
+// are held than the last one said (at most every growthInterval), not only every ResendInterval;
+// the same or fewer waiting send nothing before ResendInterval.
+func TestGrowingBurstIsReportedAgain(t *testing.T) {
+	f := newFixture(t) // ResendInterval: an hour
+	f.waiting.Store(5)
+	f.client.Held("shop", "orders")
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	f.waiting.Store(40)
+	require.Eventually(t, func() bool { return len(f.op.RequestCounts()) == 2 }, 5*time.Second, 5*time.Millisecond)
+	f.waiting.Store(12) // fewer: nothing to add
+	time.Sleep(3 * growthInterval)
+	f.waiting.Store(0)
+	reports := f.op.RequestCounts()
+	require.Len(t, reports, 2, "reports: %+v", reports)
+	assert.Equal(t, []int{5, 40}, []int{reports[0].Count, reports[1].Count})
+	assert.GreaterOrEqual(t, reports[1].SentAt.Sub(reports[0].SentAt), growthInterval, "growth reports are spaced")
+}
+
 func TestActivityIsRateLimited(t *testing.T) {
 	f := newFixture(t)
 	for range 20 {
