@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	elastiv1 "github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/test/e2e/framework"
 )
 
@@ -43,6 +44,42 @@ func TestWakeBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(t, start, "serve mode: %s", st)
+}
+
+// TestWakeToBurstSize: with spec.wakeBurst (50 requests per replica, at most 4), 300 requests at
+// once at zero wake the target to its cap of 4 replicas, not minTargetReplicas, and every one is
+// answered; at zero again, a single request wakes it to 1.
+func TestWakeToBurstSize(t *testing.T) {
+	f := setup(t, "wakesize", 1)
+	app := f.app(framework.AppOptions{Name: "app", StartupDelay: 3 * time.Second}, func(es *elastiv1.ElastiService) {
+		es.Spec.WakeBurst = &elastiv1.WakeBurst{RequestsPerReplica: 50, MaxReplicas: 4}
+	})
+	f.toZero(app)
+	start := time.Now()
+	res := framework.Burst(f.ctx, f.gw.fresh, f.url(app, 0, "/"), 300, framework.AppMessage("app"))
+	step(t, start, "300 concurrent requests at zero: %s", res)
+	if res.OK != 300 {
+		t.Fatalf("%d of 300 requests answered 200: %s", res.OK, res)
+	}
+	st, err := app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "serve mode with 4 replicas", func(s *framework.State) bool {
+		return framework.InServeMode(s) && s.SpecReplicas == 4
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, start, "woken to the burst's size: %s", st)
+
+	f.toZero(app)
+	start = time.Now()
+	f.mustGet(f.url(app, 0, "/"), framework.AppMessage("app"))
+	st, err = app.WaitState(f.ctx, env.Config.Scale(60*time.Second), "serve mode", framework.InServeMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SpecReplicas != 1 {
+		t.Fatalf("a single request woke the target to %d replicas, want 1: %s", st.SpecReplicas, st)
+	}
+	step(t, start, "a single request woke it to 1 replica: %s", st)
 }
 
 // TestWakeBodies: a 1 MiB request body sent to a Service at zero is held, delivered and echoed
