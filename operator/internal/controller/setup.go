@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -12,10 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -73,10 +76,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.byTarget("apps", "StatefulSet")),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.proxyModeServices),
-			builder.WithPredicates(sidecarChanged())).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.proxyModeServices),
-			builder.WithPredicates(optInChanged())).
+		Watches(&corev1.Pod{}, r.activeFirst(), builder.WithPredicates(sidecarChanged())).
+		Watches(&corev1.Namespace{}, r.activeFirst(), builder.WithPredicates(optInChanged())).
 		Watches(&coordinationv1.Lease{}, r.leaseChanges()).
 		WatchesRawSource(source.Channel(r.external, &handler.EnqueueRequestForObject{})).
 		Complete(r)
@@ -118,7 +119,7 @@ func (r *Reconciler) leaseChanges() handler.TypedEventHandler[client.Object, rec
 	}
 	all := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		if o.GetLabels()[acks.LabelAcks] == "true" {
-			enqueue(q, r.proxyModeServices(ctx, o))
+			r.enqueueActiveFirst(ctx, q)
 		}
 	}
 	return handler.TypedFuncs[client.Object, reconcile.Request]{
@@ -190,16 +191,90 @@ func (r *Reconciler) lookup(ctx context.Context, namespace, field, value string)
 	return requests(list.Items, func(*v1alpha1.ElastiService) bool { return true })
 }
 
-// proxyModeServices: a sidecar pod changed, so every slice listing sidecars may be stale.
-func (r *Reconciler) proxyModeServices(ctx context.Context, _ client.Object) []reconcile.Request {
+// activeWindow: an ElastiService whose Service had a request this recently (the elastiserver's
+// last-activity annotation) is queued ahead of the others when every proxy slice must change.
+const activeWindow = 2 * time.Minute
+
+// activePriority is the work-queue priority of an active ElastiService in that fan-out (the
+// others get the default 0; controller-runtime's priority queue pops the highest first).
+const activePriority = 10
+
+// activeFirst is the handler of the events after which every slice listing sidecars may be
+// stale (a sidecar pod changed, a namespace's opt-in changed): see enqueueActiveFirst.
+func (r *Reconciler) activeFirst() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	h := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		r.enqueueActiveFirst(ctx, q)
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, _ event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h(ctx, q)
+		},
+		UpdateFunc: func(ctx context.Context, _ event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h(ctx, q)
+		},
+		DeleteFunc: func(ctx context.Context, _ event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h(ctx, q)
+		},
+		GenericFunc: func(ctx context.Context, _ event.TypedGenericEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h(ctx, q)
+		},
+	}
+}
+
+// enqueueActiveFirst queues every ElastiService in proxy mode (or draining its slices), those
+// whose Service had traffic within activeWindow at a higher priority: at 1,000 Services a gateway
+// pod that goes costs 1,000 slice writes, and the slices clients are sending through are the
+// ones that must drop it first (issue 17).
+func (r *Reconciler) enqueueActiveFirst(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	pq, prioritized := q.(priorityqueue.PriorityQueue[reconcile.Request])
+	for _, pr := range r.proxyModeServices(ctx) {
+		if prioritized && pr.priority != 0 {
+			pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(pr.priority)}, pr.req)
+			continue
+		}
+		q.Add(pr.req)
+	}
+}
+
+// prioritizedRequest is a reconcile request with its work-queue priority.
+type prioritizedRequest struct {
+	req      reconcile.Request
+	priority int
+}
+
+// proxyModeServices: a sidecar changed, so every slice listing sidecars may be stale. Each comes
+// with its priority (activePriority when its Service was active within activeWindow).
+func (r *Reconciler) proxyModeServices(ctx context.Context) []prioritizedRequest {
 	list := &v1alpha1.ElastiServiceList{}
-	if err := r.List(ctx, list); err != nil {
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing elastiservices for a sidecar pod event")
 		return nil
 	}
-	return requests(list.Items, func(es *v1alpha1.ElastiService) bool {
-		return es.Status.Mode == v1alpha1.ModeProxy || r.Tracker.Draining(client.ObjectKeyFromObject(es))
-	})
+	now := r.now()
+	out := make([]prioritizedRequest, 0, len(list.Items))
+	for i := range list.Items {
+		es := &list.Items[i]
+		if es.Status.Mode != v1alpha1.ModeProxy && !r.Tracker.Draining(client.ObjectKeyFromObject(es)) {
+			continue
+		}
+		pr := prioritizedRequest{req: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(es)}}
+		if activeWithin(es, now, activeWindow) {
+			pr.priority = activePriority
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// activeWithin tells whether es's last-activity annotation (the elastiserver's, RFC 3339) is
+// within window of now.
+func activeWithin(es *v1alpha1.ElastiService, now time.Time, window time.Duration) bool {
+	v := es.Annotations[names.AnnotationLastActivity]
+	if v == "" {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return err == nil && now.Sub(t) <= window
 }
 
 func requests(items []v1alpha1.ElastiService, keep func(*v1alpha1.ElastiService) bool) []reconcile.Request {
