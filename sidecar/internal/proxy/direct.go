@@ -74,20 +74,56 @@ func (c *directConn) Read(p []byte) (int, error) {
 // maxInformational bounds the 1xx responses accepted before the final one.
 const maxInformational = 20
 
+// directMessage is a request the directTransport sends: its head is written by writeHead (these
+// requests have no body), and the 1xx responses to it are passed to informational.
+type directMessage interface {
+	writeHead(bw *bufio.Writer) error
+	informational(code int, h textproto.MIMEHeader) error
+}
+
+// directExchange is one request to send: to addr, ending with ctx; head is what the response is
+// read for (its Method: a response to HEAD has no body) and becomes resp.Request; close asks the
+// pod to close the connection after the response.
+type directExchange struct {
+	ctx   context.Context
+	addr  string
+	head  *http.Request
+	msg   directMessage
+	close bool
+}
+
 // RoundTrip implements http.RoundTripper.
 func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.send(directExchange{ctx: req.Context(), addr: req.URL.Host, head: req, msg: requestMessage{req}, close: req.Close})
+}
+
+// requestMessage is a request given to RoundTrip: written by net/http, its 1xx responses passed to
+// the request's httptrace hook.
+type requestMessage struct{ req *http.Request }
+
+func (m requestMessage) writeHead(bw *bufio.Writer) error { return m.req.Write(bw) }
+
+func (m requestMessage) informational(code int, h textproto.MIMEHeader) error {
+	if trace := httptrace.ContextClientTrace(m.req.Context()); trace != nil && trace.Got1xxResponse != nil {
+		return trace.Got1xxResponse(code, h)
+	}
+	return nil
+}
+
+// send sends x on an idle connection to x.addr or a new one.
+func (t *directTransport) send(x directExchange) (*http.Response, error) {
 	for {
-		c, reused, err := t.get(req.Context(), req.URL.Host)
+		c, reused, err := t.get(x.ctx, x.addr)
 		if err != nil {
 			return nil, err
 		}
 		received := c.received
-		resp, err := t.exchange(c, req)
+		resp, err := t.exchange(c, x)
 		if err == nil {
 			return resp, nil
 		}
 		_ = c.conn.Close()
-		if !reused || c.received != received || req.Context().Err() != nil {
+		if !reused || c.received != received || x.ctx.Err() != nil {
 			return nil, err
 		}
 		// A kept-alive connection the pod had closed: nothing of the response came back, so
@@ -95,20 +131,19 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// exchange writes req on c and reads the response head; the body is read from c as the caller
+// exchange writes x on c and reads the response head; the body is read from c as the caller
 // reads resp.Body, and c goes back to the pool once it is read to the end.
-func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
-	resp, err := t.writeAndRead(c, req)
+func (t *directTransport) exchange(c *directConn, x directExchange) (*http.Response, error) {
+	stop := context.AfterFunc(x.ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
+	resp, err := t.writeAndRead(c, x)
 	if err != nil {
 		stop()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if x.ctx.Err() != nil {
+			return nil, x.ctx.Err()
 		}
 		return nil, err
 	}
-	reuse := !resp.Close && !req.Close
+	reuse := !resp.Close && !x.close
 	if resp.Body == http.NoBody {
 		t.release(c, stop, reuse)
 		return resp, nil
@@ -117,15 +152,15 @@ func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Resp
 	return resp, nil
 }
 
-func (t *directTransport) writeAndRead(c *directConn, req *http.Request) (*http.Response, error) {
-	if err := req.Write(c.bw); err != nil {
+func (t *directTransport) writeAndRead(c *directConn, x directExchange) (*http.Response, error) {
+	if err := x.msg.writeHead(c.bw); err != nil {
 		return nil, err
 	}
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
 	for range maxInformational {
-		resp, err := http.ReadResponse(c.br, req)
+		resp, err := http.ReadResponse(c.br, x.head)
 		if err != nil {
 			return nil, err
 		}
@@ -137,10 +172,8 @@ func (t *directTransport) writeAndRead(c *directConn, req *http.Request) (*http.
 			return resp, nil
 		}
 		// An informational response (103 Early Hints, ...): passed on, then the next one.
-		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
-				return nil, err
-			}
+		if err := x.msg.informational(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+			return nil, err
 		}
 	}
 	return nil, fmt.Errorf("more than %d informational responses", maxInformational)

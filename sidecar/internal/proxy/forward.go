@@ -21,7 +21,7 @@ import (
 func (h *Handler) newReverseProxy() http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite:        rewrite,
-		Transport:      h.newTransport(),
+		Transport:      h.transport,
 		FlushInterval:  flushInterval,
 		BufferPool:     bufferPool{},
 		ModifyResponse: modifyResponse,
@@ -62,17 +62,25 @@ const flushInterval = time.Millisecond
 
 // modifyResponse records the status and adds Server-Timing for held requests.
 func modifyResponse(resp *http.Response) error {
-	rt := routeFrom(resp.Request.Context())
+	annotate(routeFrom(resp.Request.Context()), resp)
+	return nil
+}
+
+// annotate records the status of rt's response and adds Server-Timing when rt was held.
+func annotate(rt *route, resp *http.Response) {
 	rt.status = resp.StatusCode
 	if rt.held {
 		resp.Header.Add("Server-Timing", "elasti-hold;dur="+strconv.FormatFloat(float64(rt.heldFor)/float64(time.Millisecond), 'f', 1, 64))
 	}
-	return nil
 }
 
 // upstreamError answers 502 with a JSON body, unless the client is gone.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	rt := routeFrom(r.Context())
+	h.failed(w, r, routeFrom(r.Context()), err)
+}
+
+// failed answers a request that could not be forwarded to rt.target (upstreamError).
+func (h *Handler) failed(w http.ResponseWriter, r *http.Request, rt *route, err error) {
 	if r.Context().Err() != nil {
 		rt.status = 499
 		return
@@ -139,38 +147,70 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = &trackingBody{r: req.Body}
 		req.Body = body
 	}
-	tried := map[string]bool{}
+	var tried map[string]bool
 	for attempt := 1; ; attempt++ {
 		resp, err := t.base(req).RoundTrip(req)
 		if err == nil || !isDialError(err) || body.touched() || req.Context().Err() != nil {
 			return resp, err
 		}
-		// Nothing was sent: try again, elsewhere if possible.
-		t.wait.registry.MarkRefused(rt.key, rt.target.ip)
-		tried[rt.target.addr] = true
-		next, ok := t.wait.next(rt, tried)
-		if !ok && attempt >= t.attempts {
-			// Every pod we know of refused or did not answer (typically one that was just scaled
-			// away while the stream still listed it). The request is still intact, so hold it
-			// again until another pod can serve, instead of failing it.
-			next, ok = t.rehold(req.Context(), rt, tried)
-			if !ok {
-				return resp, err
-			}
+		if tried == nil {
+			tried = map[string]bool{}
 		}
-		if ok {
-			rt.target = next
-		}
-		select {
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		case <-time.After(t.backoff):
+		if err := t.again(req.Context(), rt, tried, attempt, err); err != nil {
+			return resp, err
 		}
 		req = req.Clone(req.Context())
 		req.URL.Host = rt.target.addr
 		if body != nil {
 			req.Body = body
 		}
+	}
+}
+
+// sendDirect is RoundTrip for a request the handler writes itself (forwardDirect): no body, so
+// nothing of it can have been consumed by a failed attempt.
+func (t *transport) sendDirect(ctx context.Context, rt *route, head *http.Request, msg directMessage) (*http.Response, error) {
+	var tried map[string]bool
+	for attempt := 1; ; attempt++ {
+		resp, err := t.direct.send(directExchange{ctx: ctx, addr: rt.target.addr, head: head, msg: msg})
+		if err == nil || !isDialError(err) || ctx.Err() != nil {
+			return resp, err
+		}
+		if tried == nil {
+			tried = map[string]bool{}
+		}
+		if err := t.again(ctx, rt, tried, attempt, err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// again follows the dial error err of attempt: rt.target is marked refused and set to another
+// endpoint when there is one; when every endpoint was tried and the retries are used up, the
+// request is held again. It returns nil when the request is to be sent again (after the backoff)
+// to rt.target, and otherwise the error to answer with.
+func (t *transport) again(ctx context.Context, rt *route, tried map[string]bool, attempt int, err error) error {
+	// Nothing was sent: try again, elsewhere if possible.
+	t.wait.registry.MarkRefused(rt.key, rt.target.ip)
+	tried[rt.target.addr] = true
+	next, ok := t.wait.next(rt, tried)
+	if !ok && attempt >= t.attempts {
+		// Every pod we know of refused or did not answer (typically one that was just scaled
+		// away while the stream still listed it). The request is still intact, so hold it
+		// again until another pod can serve, instead of failing it.
+		next, ok = t.rehold(ctx, rt, tried)
+		if !ok {
+			return err
+		}
+	}
+	if ok {
+		rt.target = next
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(t.backoff):
+		return nil
 	}
 }
 

@@ -54,8 +54,11 @@ type Options struct {
 
 // Handler is the sidecar's proxy http.Handler. Create it with New.
 type Handler struct {
-	o       Options
-	forward http.Handler
+	o Options
+	// forward is the ReverseProxy; forwardDirect sends the common requests without it (see
+	// lean.go), both through transport.
+	forward   http.Handler
+	transport *transport
 	// wait picks endpoints and holds requests until one can serve; the transport shares it to
 	// hold again a request that every endpoint refused.
 	wait *waiter
@@ -64,6 +67,7 @@ type Handler struct {
 // New returns a Handler; probe loops it starts stop when ctx is done.
 func New(ctx context.Context, o Options) *Handler {
 	h := &Handler{o: o, wait: newWaiter(ctx, o)}
+	h.transport = h.newTransport()
 	h.forward = h.newReverseProxy()
 	return h
 }
@@ -149,7 +153,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, svc *registry.Se
 		// response at the same time instead of cutting one off.
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
-	h.forward.ServeHTTP(w, r.WithContext(withRoute(r.Context(), rt)))
+	if lean(r, rt.target) {
+		h.forwardDirect(w, r, rt)
+	} else {
+		h.forward.ServeHTTP(w, r.WithContext(withRoute(r.Context(), rt)))
+	}
 	h.o.Metrics.Observe(rt.key, rt.status, rt.held, rt.heldFor)
 }
 

@@ -147,12 +147,19 @@ func closedPort(t *testing.T) int {
 
 // TestRefusedEverywhereHoldsAgain: the stream still lists a pod that was just scaled away (its
 // port refuses). The request, whose body was not touched, is held again and forwarded to the pod
-// that comes up next, instead of failing with 502.
+// that comes up next, instead of failing with 502. A GET takes the lean path (lean.go), a POST
+// the ReverseProxy.
 func TestRefusedEverywhereHoldsAgain(t *testing.T) {
+	for _, c := range []struct{ method, body string }{{http.MethodPost, "order-1"}, {http.MethodGet, ""}} {
+		t.Run(c.method, func(t *testing.T) { refusedEverywhereHoldsAgain(t, c.method, c.body) })
+	}
+}
+
+func refusedEverywhereHoldsAgain(t *testing.T, method, body string) {
 	h, reg := newHandler(t, ep("gone", closedPort(t), true))
 	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		_, _ = io.WriteString(w, "got "+string(b))
+		_, _ = io.WriteString(w, "got "+r.Method+" "+string(b))
 	}))
 	defer live.Close()
 	srv := httptest.NewServer(h)
@@ -160,7 +167,11 @@ func TestRefusedEverywhereHoldsAgain(t *testing.T) {
 
 	done := make(chan *http.Response, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("order-1"))
+		var rb io.Reader
+		if body != "" {
+			rb = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, srv.URL+"/", rb)
 		req.Host = "orders.shop"
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -189,7 +200,7 @@ func TestRefusedEverywhereHoldsAgain(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "got order-1", string(b))
+	assert.Equal(t, "got "+method+" "+body, string(b))
 }
 
 // TestAnswerBeforeBodyEndIsFullDuplex: a pod that starts its response while the last part of the
