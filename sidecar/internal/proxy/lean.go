@@ -87,8 +87,13 @@ func ishex(c byte) bool {
 
 // forwardDirect forwards r to rt.target on the lean path and answers the client.
 func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, rt *route) {
-	out := &leanRequest{w: w, r: r, uri: r.URL.RequestURI()}
-	if containsCTL(out.uri) {
+	out := leanRequests.Get().(*leanRequest)
+	defer out.release()
+	*out = leanRequest{w: w, r: r, path: r.URL.EscapedPath()}
+	if out.path == "" {
+		out.path = "/"
+	}
+	if containsCTL(out.path) || containsCTL(r.URL.RawQuery) {
 		h.failed(w, r, rt, errors.New("net/http: can't write control character in Request.URL"))
 		return
 	}
@@ -101,15 +106,24 @@ func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, rt *rout
 	h.respond(w, rt, res)
 }
 
-// leanRequest is the request head the pod gets, written from the inbound request.
+// leanRequest is the request head the pod gets, written from the inbound request. One is used
+// by one exchange only (the directTransport does not keep it).
 type leanRequest struct {
-	w   http.ResponseWriter
-	r   *http.Request
-	uri string
+	w http.ResponseWriter
+	r *http.Request
+	// path is the request URI's path (URL.RequestURI without the query).
+	path string
 	// dropped are the canonical names the Connection header lists (removed like hop-by-hop
 	// headers).
 	dropped [maxConnectionTokens]string
 	ndrop   int
+}
+
+var leanRequests = sync.Pool{New: func() any { return new(leanRequest) }}
+
+func (m *leanRequest) release() {
+	*m = leanRequest{}
+	leanRequests.Put(m)
 }
 
 func (m *leanRequest) dropListed() {
@@ -148,7 +162,11 @@ func (m *leanRequest) writeHead(bw *bufio.Writer) error {
 	r := m.r
 	_, _ = bw.WriteString(r.Method)
 	_ = bw.WriteByte(' ')
-	_, _ = bw.WriteString(m.uri)
+	_, _ = bw.WriteString(m.path)
+	if r.URL.ForceQuery || r.URL.RawQuery != "" {
+		_ = bw.WriteByte('?')
+		_, _ = bw.WriteString(r.URL.RawQuery)
+	}
 	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
 	_, _ = bw.WriteString(r.Host)
 	_, _ = bw.WriteString("\r\n")

@@ -193,6 +193,7 @@ func TestLeanSendsWhatReverseProxySends(t *testing.T) {
 			"X-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-Host: shop.example.com\r\nX-Forwarded-Proto: https\r\nForwarded: for=1.2.3.4\r\n\r\n", pod: []string{plain}},
 		{name: "empty X-Forwarded-For", request: "GET / HTTP/1.1\r\nHost: orders.shop\r\nX-Forwarded-For:\r\n\r\n", pod: []string{plain}},
 		{name: "escaped path", request: "GET /a%20b/c%2Fd?x=%41&y= HTTP/1.1\r\nHost: orders.shop\r\n\r\n", pod: []string{plain}},
+		{name: "empty query", request: "GET /a? HTTP/1.1\r\nHost: orders.shop\r\n\r\n", pod: []string{plain}},
 		{name: "HTTP/1.0", request: "GET /old HTTP/1.0\r\nHost: orders.shop\r\n\r\n", pod: []string{plain}},
 		{name: "HEAD", request: "HEAD / HTTP/1.1\r\nHost: orders.shop\r\n\r\n", pod: []string{"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"}},
 		{name: "OPTIONS", request: "OPTIONS /o HTTP/1.1\r\nHost: orders.shop\r\n\r\n", pod: []string{"HTTP/1.1 204 No Content\r\nAllow: GET\r\n\r\n"}},
