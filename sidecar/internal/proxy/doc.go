@@ -1,6 +1,7 @@
 // Package proxy is the sidecar's request path, modelled on net/http/httputil.ReverseProxy (which
-// it uses for the forwarding itself): one Handler whose behaviour is set through documented
-// fields. Waiting is kept apart from forwarding: a waiter (wait.go) picks an endpoint and holds
+// it uses for the forwarding itself, except for the bodiless HTTP/1 requests that take the lean
+// path of lean.go and get the same bytes both ways): one Handler whose behaviour is set through
+// documented fields. Waiting is kept apart from forwarding: a waiter (wait.go) picks an endpoint and holds
 // a request until one can serve; the Handler holds through it a request that found no endpoint,
 // the transport one that every endpoint refused.
 //
