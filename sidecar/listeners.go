@@ -62,6 +62,16 @@ func (p *portListeners) Sync(reg *registry.Registry) map[string]bool {
 			}
 		}
 	}
+	// Services that just left the stream keep their ports for registry.LingerFor (requests that
+	// still arrive are forwarded to their last ready endpoints), unless a service now listed has
+	// been given the port.
+	for _, svc := range reg.Lingering(registry.LingerFor) {
+		for _, port := range svc.Ports {
+			if _, taken := want[port.SidecarPort]; port.SidecarPort > 0 && !taken {
+				want[port.SidecarPort] = [2]string{svc.Key, port.Name}
+			}
+		}
+	}
 	for port, l := range p.open {
 		if w, ok := want[port]; !ok || w != [2]string{l.key, l.portName} {
 			delete(p.open, port)

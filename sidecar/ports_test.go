@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/elasti-dev/elasti/sidecar/internal/registry"
 	"github.com/elasti-dev/elasti/sidecar/stuboperator"
 )
 
@@ -128,8 +129,17 @@ func TestSidecarPortsFollowTheStream(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "shop", body)
 
+	// The service leaves the stream (its ElastiService was deleted with a pod ready): its port
+	// stays open for registry.LingerFor, and a new connection to it is still forwarded to the last
+	// ready endpoint (kube-proxy or an ingress controller may still send there), then it closes.
 	op.RemoveService("shop/orders")
-	require.Eventually(t, func() bool { return len(s.SidecarPorts()) == 0 }, 5*time.Second, 5*time.Millisecond)
+	left := time.Now()
+	require.Eventually(t, func() bool { return !lastAckHas(op, "shop/orders") }, 5*time.Second, 5*time.Millisecond)
+	resp, body = getPort(t, busyPort, "anything.example", nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "a new connection right after the service left")
+	assert.Equal(t, "shop", body)
+	require.Eventually(t, func() bool { return len(s.SidecarPorts()) == 0 }, registry.LingerFor+5*time.Second, 5*time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(left), registry.LingerFor, "the port lingered")
 }
 
 func lastAckHas(op *stuboperator.Operator, key string) bool {

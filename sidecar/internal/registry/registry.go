@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,6 +228,29 @@ func (r *Registry) recordDepartures(old, next map[string]*Service, changed []str
 			r.departed[key] = departure{svc: &gone, at: now}
 		}
 	}
+}
+
+// LingerFor is how long the sidecar ports of a service that left the stream stay open (see
+// Lingering). An ElastiService deleted with its target up has its proxy slices deleted first, then
+// leaves the stream at once; kube-proxy and ingress controllers may still send to the sidecars for
+// a moment (a kind node under load sent a new connection to a closed port; Traefik applies
+// EndpointSlice changes every 2 s). Listeners close at the first heartbeat after LingerFor.
+const LingerFor = 5 * time.Second
+
+// Lingering returns the last view (in serve mode) of each service that left the stream less than
+// d ago, sorted by key.
+func (r *Registry) Lingering(d time.Duration) []*Service {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	out := make([]*Service, 0, len(r.departed))
+	for _, dep := range r.departed {
+		if now.Sub(dep.at) < d {
+			out = append(out, dep.svc)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Service) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 // Departed returns, for DepartedFor after it left the stream, the last view of a service, in

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,4 +163,29 @@ func FuzzApply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLingering: a service that leaves the stream is listed by Lingering (its last view, in
+// serve mode) for the duration asked, and not once it is back.
+func TestLingering(t *testing.T) {
+	r := New("cluster.local", nil)
+	_, err := r.Apply(stream.Message{Type: stream.TypeSnapshot, Version: 1, Services: []stream.Service{svc("shop", "orders"), svc("shop", "cart")}})
+	require.NoError(t, err)
+	assert.Empty(t, r.Lingering(time.Minute))
+
+	_, err = r.Apply(stream.Message{Type: stream.TypeUpdate, Version: 2, Removed: []string{"shop/orders"}})
+	require.NoError(t, err)
+	got := r.Lingering(time.Minute)
+	require.Len(t, got, 1)
+	assert.Equal(t, "shop/orders", got[0].Key)
+	assert.Equal(t, stream.ModeServe, got[0].Mode, "the last view, in serve mode")
+	assert.Empty(t, r.Lingering(0), "not once the duration has passed")
+
+	_, err = r.Apply(stream.Message{Type: stream.TypeUpdate, Version: 3, Services: []stream.Service{svc("shop", "orders")}})
+	require.NoError(t, err)
+	_, err = r.Apply(stream.Message{Type: stream.TypeUpdate, Version: 4, Removed: []string{"shop/cart"}})
+	require.NoError(t, err)
+	got = r.Lingering(time.Minute)
+	require.Len(t, got, 1, "orders came back")
+	assert.Equal(t, "shop/cart", got[0].Key)
 }
