@@ -10,6 +10,8 @@
 #          project's own engine, which never contacts a registry); ELASTI_KIND_IMAGE=published|built
 #          or an image reference overrides. With the built image: a static bridge CNI on the node's
 #          pod range and a Corefile without forward (no query leaves the machine).
+#   prepare  kind and the node image only, built and cached (no cluster); the engine it started
+#          is stopped again
 #   down   kind delete cluster, its Docker network, the kubeconfig; stops the project's Docker
 #          engine if that is the one in use (unless ELASTI_KEEP_DOCKERD=1)
 #   load   kind load image-archive ARCHIVE...
@@ -169,6 +171,23 @@ down() {
   echo "kind down in $(awk -v ms=$(( $(_now_ms) - t0 )) 'BEGIN{printf "%.1f", ms/1000}')s" >&2
 }
 
+# prepare: builds and caches what up needs before it creates a cluster (kind, the node image on
+# the project's own engine), for a caller that time-boxes it (.ci/run's kind leg); stops the
+# project's engine again if prepare started it. A run stopped half-way keeps every finished step
+# in the cache (hack/kind/node-image.sh).
+prepare() {
+  local started=""
+  kind_bin
+  timeout 10 docker info >/dev/null 2>&1 || started=1
+  engine
+  trap '[ -z "$started" ] || "$DOCKERD" down >&2 || true' EXIT
+  trap 'exit 143' TERM INT
+  phase node-image
+  local image; image="$(node_image)"
+  phases_done
+  echo "kind prepared: node image ${image:-of kind.yaml (published)}" >&2
+}
+
 load() {
   kind_bin
   local a
@@ -177,9 +196,10 @@ load() {
 
 case "${1:-}" in
   up) up ;;
+  prepare) prepare ;;
   down) down ;;
   load) shift; load "$@" ;;
   node) echo "$NODE" ;;
   corefile) local_corefile; k -n kube-system rollout status deployment/coredns --timeout=120s >&2 ;;
-  *) echo "usage: $0 up|down|load ARCHIVE...|node|corefile" >&2; exit 2 ;;
+  *) echo "usage: $0 up|prepare|down|load ARCHIVE...|node|corefile" >&2; exit 2 ;;
 esac
