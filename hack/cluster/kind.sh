@@ -175,12 +175,12 @@ down() {
 # the project's own engine), for a caller that time-boxes it (.ci/run's kind leg); stops the
 # project's engine again if prepare started it. A run stopped half-way keeps every finished step
 # in the cache (hack/kind/node-image.sh).
+PREPARE_STARTED_ENGINE=""
 prepare() {
-  local started=""
   kind_bin
-  timeout 10 docker info >/dev/null 2>&1 || started=1
+  timeout 10 docker info >/dev/null 2>&1 || PREPARE_STARTED_ENGINE=1
   engine
-  trap '[ -z "$started" ] || "$DOCKERD" down >&2 || true' EXIT
+  trap '[ -z "$PREPARE_STARTED_ENGINE" ] || "$DOCKERD" down >&2 || true' EXIT
   trap 'exit 143' TERM INT
   phase node-image
   local image; image="$(node_image)"
