@@ -35,6 +35,9 @@ type directTransport struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int
 	idleTimeout time.Duration
+	// maxHead bounds the bytes read for a response's head (1xx ones included); 0 means
+	// defaultMaxHead.
+	maxHead int64
 
 	mu    sync.Mutex
 	idle  map[string][]*directConn // addr -> idle connections, most recently used last
@@ -63,11 +66,33 @@ type directConn struct {
 	bw        *bufio.Writer
 	received  int64
 	idleSince time.Time
+	// headLeft, while reading a response head (limitHead), is what may still be read for it.
+	headLeft  int64
+	limitHead bool
 }
 
+// defaultMaxHead is what net/http's Transport allows for a response head (its
+// MaxResponseHeaderBytes default): a pod that sends an endless head must not grow the sidecar's
+// memory without bound.
+const defaultMaxHead = 10 << 20
+
+// errHeadTooLarge ends an exchange whose response head goes past the limit.
+var errHeadTooLarge = errors.New("the pod's response head is larger than the sidecar accepts")
+
 func (c *directConn) Read(p []byte) (int, error) {
+	if c.limitHead {
+		if c.headLeft <= 0 {
+			return 0, errHeadTooLarge
+		}
+		if int64(len(p)) > c.headLeft {
+			p = p[:c.headLeft]
+		}
+	}
 	n, err := c.conn.Read(p)
 	c.received += int64(n)
+	if c.limitHead {
+		c.headLeft -= int64(n)
+	}
 	return n, err
 }
 
@@ -159,6 +184,11 @@ func (t *directTransport) writeAndRead(c *directConn, x directExchange) (*http.R
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
+	c.limitHead, c.headLeft = true, t.maxHead
+	if c.headLeft <= 0 {
+		c.headLeft = defaultMaxHead
+	}
+	defer func() { c.limitHead = false }()
 	for range maxInformational {
 		resp, err := http.ReadResponse(c.br, x.head)
 		if err != nil {
@@ -168,7 +198,10 @@ func (t *directTransport) writeAndRead(c *directConn, x directExchange) (*http.R
 			// These requests never ask to upgrade: the connection is no longer HTTP.
 			return nil, errors.New("the pod switched protocols without being asked to")
 		}
-		if resp.StatusCode < 100 || resp.StatusCode > 199 {
+		if resp.StatusCode < 100 {
+			return nil, fmt.Errorf("the pod answered with status %d, which is not an HTTP status", resp.StatusCode)
+		}
+		if resp.StatusCode > 199 {
 			return resp, nil
 		}
 		// An informational response (103 Early Hints, ...): passed on, then the next one.
@@ -228,7 +261,7 @@ func (t *directTransport) get(ctx context.Context, addr string) (*directConn, bo
 		c := conns[len(conns)-1]
 		conns[len(conns)-1] = nil
 		t.idle[addr] = conns[:len(conns)-1]
-		if now.Sub(c.idleSince) < t.idleTimeout {
+		if now.Sub(c.idleSince) < t.idleTimeout && quietConn(c.conn) {
 			t.mu.Unlock()
 			return c, true, nil
 		}

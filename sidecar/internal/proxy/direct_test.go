@@ -255,3 +255,106 @@ func TestDirectRefusesAnUnaskedProtocolSwitch(t *testing.T) {
 		t.Fatal("the connection was left open")
 	}
 }
+
+// TestUnsolicitedBytesEndAnIdleConnection: a pod that answers a HEAD with a Content-Length and
+// then, a moment later, sends more bytes on the idle connection must not have them read as the
+// next request's response: the connection is closed and the next request gets a new one.
+func TestUnsolicitedBytesEndAnIdleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.Method == http.MethodHead {
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
+						time.Sleep(30 * time.Millisecond)
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+						continue
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+				}
+			}(c)
+		}
+	}()
+	d := newDirect(time.Minute)
+	url := "http://" + ln.Addr().String() + "/"
+	head, err := http.NewRequest(http.MethodHead, url, nil)
+	require.NoError(t, err)
+	resp, err := d.RoundTrip(head)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	time.Sleep(100 * time.Millisecond) // the unsolicited bytes have arrived
+	_, body := directGet(t, d, context.Background(), url+"mine")
+	assert.Equal(t, "hello", body, "the next request got the bytes the pod sent unasked")
+	assert.Equal(t, int32(2), conns.Load(), "the connection with unsolicited bytes was not reused")
+}
+
+// TestStatusBelow100IsAnError: a pod's status line below 100 is not an HTTP status: the exchange
+// fails (502 to the client) instead of reaching WriteHeader, which panics on it.
+func TestStatusBelow100IsAnError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")
+			}()
+		}
+	}()
+	req, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	require.NoError(t, err)
+	_, err = newDirect(time.Minute).RoundTrip(req)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "status 99")
+}
+
+// TestResponseHeadIsBounded: a pod whose response head never ends fails the exchange once the
+// head passes the limit, instead of growing the sidecar's memory.
+func TestResponseHeadIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = http.ReadRequest(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for range 200 { // 200 kB of head, never ended
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	}()
+	d := newDirect(time.Minute)
+	d.maxHead = 64 << 10
+	req, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	require.NoError(t, err)
+	_, err = d.RoundTrip(req)
+	require.ErrorIs(t, err, errHeadTooLarge)
+}

@@ -39,7 +39,10 @@ import (
 // to an HTTP/1 pod, whose Host, URL and Connection header the ReverseProxy would pass on as they
 // are.
 func lean(r *http.Request, target endpoint) bool {
-	if target.h2c || !direct(r) || r.Host == "" || r.URL.Opaque != "" || !plainQuery(r.URL.RawQuery) {
+	// An absolute-form target sets r.Host from the URL, which net/http's server does not check
+	// like a Host field: the ReverseProxy's Request.Write punycodes or blanks what is not a valid
+	// Host (a review found non-ASCII and `"<>` passed on as they were).
+	if target.h2c || !direct(r) || r.Host == "" || !httpguts.ValidHostHeader(r.Host) || r.URL.Opaque != "" || !plainQuery(r.URL.RawQuery) {
 		return false
 	}
 	if r.Host[0] == '[' && strings.IndexByte(r.Host, '%') >= 0 {
@@ -239,10 +242,16 @@ func first(h http.Header, k string) string {
 
 // informational passes a 1xx response on to the client, as the ReverseProxy does.
 func (m *leanRequest) informational(code int, h textproto.MIMEHeader) error {
+	// WriteHeader sends a 1xx response with the fields of w.Header() and keeps them for the next
+	// response: the final response's own fields set before (Connection: close, when the
+	// connection must end) are put aside and restored.
 	dst := m.w.Header()
+	own := dst.Clone()
+	clear(dst)
 	copyHeader(dst, http.Header(h))
 	m.w.WriteHeader(code)
-	clear(dst) // WriteHeader keeps a 1xx response's fields for the next response
+	clear(dst)
+	copyHeader(dst, own)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -137,7 +138,13 @@ func roundTrip(t *testing.T, addr string, pod *scriptedPod, raw string) exchange
 	select {
 	case head := <-pod.heads:
 		lines := strings.Split(strings.TrimSuffix(head, "\r\n\r\n"), "\r\n")
-		slices.Sort(lines[1:])
+		// Fields with different names may come in any order; the values of one name must keep
+		// theirs (RFC 9110 section 5.3): a stable sort by name only.
+		slices.SortStableFunc(lines[1:], func(a, b string) int {
+			na, _, _ := strings.Cut(a, ":")
+			nb, _, _ := strings.Cut(b, ":")
+			return strings.Compare(strings.ToLower(na), strings.ToLower(nb))
+		})
 		x.podHead = lines
 	case <-time.After(10 * time.Second):
 		t.Fatal("the pod got no request")
@@ -250,6 +257,10 @@ func TestLeanTakesWhatReverseProxyPassesOnAsIs(t *testing.T) {
 		{"bad escape in query", "GET /?a=%zz HTTP/1.1\r\nHost: x\r\n\r\n", http1, false},
 		{"escape at the end of the query", "GET /?a=%4 HTTP/1.1\r\nHost: x\r\n\r\n", http1, false},
 		{"many Connection fields", "GET / HTTP/1.1\r\nHost: x\r\nConnection: a, b, c, d, e, f, g, h, i\r\n\r\n", http1, false},
+		{"absolute form, valid host", "GET http://orders.shop/p HTTP/1.1\r\nHost: x\r\n\r\n", http1, true},
+		{"absolute form, non-ASCII host", "GET http://ex%C3%A4mple/p HTTP/1.1\r\nHost: x\r\n\r\n", http1, false},
+		{"absolute form, invalid UTF-8 host", "GET http://ex%FFample/p HTTP/1.1\r\nHost: x\r\n\r\n", http1, false},
+		{"absolute form, quotes and brackets in the host", "GET http://a\"b<c>/p HTTP/1.1\r\nHost: x\r\n\r\n", http1, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -264,4 +275,32 @@ func TestLeanTakesWhatReverseProxyPassesOnAsIs(t *testing.T) {
 	opaque := &http.Request{Method: http.MethodGet, ProtoMajor: 1, Host: "x", Header: http.Header{}, Body: http.NoBody,
 		URL: &url.URL{Scheme: "http", Opaque: "//x/a"}}
 	assert.False(t, lean(opaque, http1), "an opaque URL")
+}
+
+// TestInformationalKeepsTheFinalResponsesFields: a 1xx response passed on carries only its own
+// fields, and the fields set for the final response before it (Connection: close, when the
+// sidecar ends the connection) are still on the final response.
+func TestInformationalKeepsTheFinalResponsesFields(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		m := &leanRequest{w: w, r: r}
+		require.NoError(t, m.informational(http.StatusEarlyHints, textproto.MIMEHeader{"Link": {"</a.css>; rel=preload"}}))
+		_, _ = io.WriteString(w, "final")
+	}))
+	t.Cleanup(srv.Close)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	raw, err := io.ReadAll(c) // the server closes the connection after the final response
+	require.NoError(t, err)
+	hints, final, ok := strings.Cut(string(raw), "\r\n\r\n")
+	require.True(t, ok, "%q", raw)
+	assert.Contains(t, hints, "HTTP/1.1 103 Early Hints")
+	assert.Contains(t, hints, "Link: </a.css>; rel=preload")
+	assert.NotContains(t, hints, "Connection: close", "the final response's field went out with the 103")
+	assert.Contains(t, final, "HTTP/1.1 200 OK")
+	assert.Contains(t, final, "Connection: close")
+	assert.NotContains(t, final, "Link:", "the 103's field stayed for the final response")
 }
