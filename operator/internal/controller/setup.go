@@ -188,7 +188,7 @@ func (r *Reconciler) lookup(ctx context.Context, namespace, field, value string)
 		log.FromContext(ctx).Error(err, "listing elastiservices for a watch event", "field", field, "value", value)
 		return nil
 	}
-	return requests(list.Items, func(*v1alpha1.ElastiService) bool { return true })
+	return requests(list.Items)
 }
 
 // activeWindow: an ElastiService whose Service had a request this recently (the elastiserver's
@@ -277,12 +277,10 @@ func activeWithin(es *v1alpha1.ElastiService, now time.Time, window time.Duratio
 	return err == nil && now.Sub(t) <= window
 }
 
-func requests(items []v1alpha1.ElastiService, keep func(*v1alpha1.ElastiService) bool) []reconcile.Request {
+func requests(items []v1alpha1.ElastiService) []reconcile.Request {
 	out := make([]reconcile.Request, 0, len(items))
 	for i := range items {
-		if keep(&items[i]) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: items[i].Namespace, Name: items[i].Name}})
-		}
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: items[i].Namespace, Name: items[i].Name}})
 	}
 	return out
 }

@@ -120,9 +120,9 @@ func TestDirectDoesNotReuseWhatItMustNot(t *testing.T) {
 	assert.Equal(t, int32(3), conns.Load(), "a body not read to the end")
 }
 
-// oneShot answers one request per connection and then closes it without saying so, like a pod
-// whose keep-alive idle timeout ran out just as the next request was sent.
-func oneShot(t *testing.T) (string, *atomic.Int32) {
+// rawPod is a pod written byte by byte: serve runs for every accepted connection (and closes
+// it when it returns). It returns the pod's URL and the count of accepted connections.
+func rawPod(t *testing.T, serve func(c net.Conn)) (string, *atomic.Int32) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
@@ -136,13 +136,21 @@ func oneShot(t *testing.T) (string, *atomic.Int32) {
 			accepted.Add(1)
 			go func() {
 				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
+				serve(c)
 			}()
 		}
 	}()
 	return "http://" + ln.Addr().String(), &accepted
+}
+
+// oneShot answers one request per connection and then closes it without saying so, like a pod
+// whose keep-alive idle timeout ran out just as the next request was sent.
+func oneShot(t *testing.T) (string, *atomic.Int32) {
+	return rawPod(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
 }
 
 func TestDirectSendsAgainWhenAKeptAliveConnectionWasClosed(t *testing.T) {
@@ -260,38 +268,24 @@ func TestDirectRefusesAnUnaskedProtocolSwitch(t *testing.T) {
 // then, a moment later, sends more bytes on the idle connection must not have them read as the
 // next request's response: the connection is closed and the next request gets a new one.
 func TestUnsolicitedBytesEndAnIdleConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	var conns atomic.Int32
-	go func() {
+	pod, conns := rawPod(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			conns.Add(1)
-			go func(c net.Conn) {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.Method == http.MethodHead {
-						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
-						time.Sleep(30 * time.Millisecond)
-						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
-						continue
-					}
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-				}
-			}(c)
+			if req.Method == http.MethodHead {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
+				time.Sleep(30 * time.Millisecond)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+				continue
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
 		}
-	}()
+	})
 	d := newDirect(time.Minute)
-	url := "http://" + ln.Addr().String() + "/"
+	url := pod + "/"
 	head, err := http.NewRequest(http.MethodHead, url, nil)
 	require.NoError(t, err)
 	resp, err := d.RoundTrip(head)
@@ -307,23 +301,11 @@ func TestUnsolicitedBytesEndAnIdleConnection(t *testing.T) {
 // TestStatusBelow100IsAnError: a pod's status line below 100 is not an HTTP status: the exchange
 // fails (502 to the client) instead of reaching WriteHeader, which panics on it.
 func TestStatusBelow100IsAnError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = http.ReadRequest(bufio.NewReader(c))
-				_, _ = io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")
-			}()
-		}
-	}()
-	req, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	pod, _ := rawPod(t, func(c net.Conn) {
+		_, _ = http.ReadRequest(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")
+	})
+	req, err := http.NewRequest(http.MethodGet, pod+"/", nil)
 	require.NoError(t, err)
 	_, err = newDirect(time.Minute).RoundTrip(req)
 	require.Error(t, err)
@@ -333,15 +315,7 @@ func TestStatusBelow100IsAnError(t *testing.T) {
 // TestResponseHeadIsBounded: a pod whose response head never ends fails the exchange once the
 // head passes the limit, instead of growing the sidecar's memory.
 func TestResponseHeadIsBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	pod, _ := rawPod(t, func(c net.Conn) {
 		_, _ = http.ReadRequest(bufio.NewReader(c))
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n")
 		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
@@ -350,10 +324,10 @@ func TestResponseHeadIsBounded(t *testing.T) {
 				return
 			}
 		}
-	}()
+	})
 	d := newDirect(time.Minute)
 	d.maxHead = 64 << 10
-	req, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	req, err := http.NewRequest(http.MethodGet, pod+"/", nil)
 	require.NoError(t, err)
 	_, err = d.RoundTrip(req)
 	require.ErrorIs(t, err, errHeadTooLarge)

@@ -233,8 +233,8 @@ func (r *Registry) recordDepartures(old, next map[string]*Service, changed []str
 // LingerFor is how long the sidecar ports of a service that left the stream stay open (see
 // Lingering). An ElastiService deleted with its target up has its proxy slices deleted first, then
 // leaves the stream at once; kube-proxy and ingress controllers may still send to the sidecars for
-// a moment (a kind node under load sent a new connection to a closed port; Traefik applies
-// EndpointSlice changes every 2 s). Listeners close at the first heartbeat after LingerFor.
+// a moment (Traefik applies EndpointSlice changes every 2 s; on a loaded kind node a request right
+// after a deletion was refused, most likely by a sidecar port already closed). Listeners close at the first heartbeat after LingerFor.
 const LingerFor = 5 * time.Second
 
 // Lingering returns the last view (in serve mode) of each service that left the stream less than
