@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/elasti-dev/elasti/api/v1alpha1"
+	"github.com/elasti-dev/elasti/internal/freeport"
 	"github.com/elasti-dev/elasti/internal/testenv"
 	"github.com/elasti-dev/elasti/operator/internal/auth/authtest"
 	"github.com/elasti-dev/elasti/pkg/names"
@@ -244,10 +245,7 @@ func writeServingCert(t *testing.T, dir string) *x509.CertPool {
 func freePorts(t *testing.T, n int) []int {
 	var out []int
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-		defer l.Close()
+		out = append(out, freeport.Loopback(t))
 	}
 	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/require"
 
+	"github.com/elasti-dev/elasti/internal/freeport"
 	"github.com/elasti-dev/elasti/pkg/stream"
 	"github.com/elasti-dev/elasti/sidecar/stuboperator"
 )
@@ -82,13 +83,8 @@ type target struct {
 
 func newTarget(t testing.TB, h http.Handler) *target {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	tg := &target{addr: addr, port: int32(n), handler: h}
+	n := freeport.Loopback(t)
+	tg := &target{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(n)), port: int32(n), handler: h}
 	t.Cleanup(tg.stop)
 	return tg
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/elasti-dev/elasti/internal/freeport"
 	"github.com/elasti-dev/elasti/sidecar/internal/registry"
 	"github.com/elasti-dev/elasti/sidecar/stuboperator"
 )
@@ -21,10 +22,7 @@ import (
 // freePort returns a loopback port nothing listens on now.
 func freePort(t testing.TB) int32 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return int32(ln.Addr().(*net.TCPAddr).Port)
+	return int32(freeport.Loopback(t))
 }
 
 // named answers with its name, the Host it got and the header it was asked about.

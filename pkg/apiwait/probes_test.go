@@ -5,18 +5,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/elasti-dev/elasti/internal/freeport"
 )
 
 func TestWithProbes(t *testing.T) {
 	// A free port, released for WithProbes to take.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Loopback(t)))
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
@@ -26,7 +26,7 @@ func TestWithProbes(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	waitErr := errors.New("gave up")
-	err = WithProbes(addr, func() error {
+	err := WithProbes(addr, func() error {
 		code, body := get("/healthz")
 		assert.Equal(t, http.StatusOK, code, "alive while waiting: the kubelet must not kill it")
 		assert.Contains(t, body, "waiting for the API server")

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/elasti-dev/elasti/internal/freeport"
 	"github.com/elasti-dev/elasti/pkg/stream"
 	"github.com/elasti-dev/elasti/sidecar/internal/hold"
 	"github.com/elasti-dev/elasti/sidecar/internal/metrics"
@@ -138,11 +139,7 @@ func TestConsumedBodyIsNeverReplayed(t *testing.T) {
 
 // closedPort returns a loopback port nothing listens on (connections are refused).
 func closedPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
+	return freeport.Loopback(t)
 }
 
 // TestRefusedEverywhereHoldsAgain: the stream still lists a pod that was just scaled away (its

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/websocket"
+
+	"github.com/elasti-dev/elasti/internal/freeport"
 )
 
 func TestServerRoutes(t *testing.T) {
@@ -112,10 +115,7 @@ func TestRunReportsListenErrors(t *testing.T) {
 // TestRunKeepsServingDuringShutdownDelay: after SIGTERM (ctx cancelled) the app still answers
 // new connections for ShutdownDelay, then stops.
 func TestRunKeepsServingDuringShutdownDelay(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Loopback(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
