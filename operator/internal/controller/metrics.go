@@ -56,6 +56,12 @@ var (
 		Help: "The request rate (requests per second) the traffic trigger measured at its last look during an observation.",
 	}, []string{"namespace", "elastiservice"})
 
+	pollDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "elasti_operator_scaledown_poll_duration_seconds",
+		Help:    "Time taken by one poll of the scale-down loop over every ElastiService (its triggers evaluated one service after the other); a poll longer than --poll-interval delays the next.",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+	})
+
 	sidecarPortsInUse = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "elasti_operator_sidecar_ports_in_use",
 		Help: "Sidecar ports allocated to Service ports (the range's size is elasti_operator_sidecar_ports_total).",
@@ -70,7 +76,7 @@ var (
 // The metrics are served on the manager's metrics endpoint (controller-runtime's registry).
 func init() {
 	metrics.Registry.MustRegister(scaleEvents, modeGauge, triggerDuration, triggerErrors, sidecarPortsInUse, sidecarPortsTotal,
-		trafficObservations, trafficObservationSeconds, trafficRate)
+		trafficObservations, trafficObservationSeconds, trafficRate, pollDuration)
 }
 
 func recordMode(key types.NamespacedName, mode v1alpha1.Mode) {

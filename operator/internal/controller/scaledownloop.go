@@ -131,6 +131,10 @@ func (l *ScaleDownLoop) Start(ctx context.Context) error {
 		if time.Since(lastPoll) >= interval {
 			lastPoll = time.Now()
 			l.Poll(ctx)
+			if took := time.Since(lastPoll); took > interval {
+				logger.Info("a poll took longer than the poll interval: the next starts late (elasti_operator_scaledown_poll_duration_seconds)",
+					"took", took.Round(time.Millisecond), "pollInterval", interval)
+			}
 		}
 		l.observeTick(ctx)
 	}, min(observe, interval))
@@ -139,6 +143,7 @@ func (l *ScaleDownLoop) Start(ctx context.Context) error {
 
 // Poll looks at every ElastiService once.
 func (l *ScaleDownLoop) Poll(ctx context.Context) {
+	defer func(start time.Time) { pollDuration.Observe(time.Since(start).Seconds()) }(time.Now())
 	if l.lastActive == nil {
 		l.lastActive = map[types.NamespacedName]time.Time{}
 	}
