@@ -60,6 +60,7 @@ func TestIntegrationGatewayChurnAtScale(t *testing.T) {
 				"a deleted gateway left the slices of the %d active Services in %s and every slice in %s; its replacement was listed ready in every slice %s after its pod was created",
 				n, w, f.created.Round(time.Millisecond), f.allProxy.Round(time.Millisecond), f.active, f.activeDropped.Round(time.Millisecond),
 				f.dropped.Round(time.Millisecond), f.listed.Round(time.Millisecond))
+			t.Logf("CPU from the deletion until every slice had dropped the gateway: %s", f.dropCPU)
 			runs = append(runs, f)
 		})
 	}
@@ -72,6 +73,8 @@ func TestIntegrationGatewayChurnAtScale(t *testing.T) {
 type churnFigures struct {
 	services, workers, active                         int
 	created, allProxy, activeDropped, dropped, listed time.Duration
+	// dropCPU: each process's CPU from the deletion until every slice had dropped the gateway.
+	dropCPU cpuUse
 }
 
 func gatewayChurnAtScale(t *testing.T, n, workers int) churnFigures {
@@ -131,6 +134,7 @@ func gatewayChurnAtScale(t *testing.T, n, workers int) churnFigures {
 	// does once its containers have stopped).
 	gone := gateways[0]
 	start = time.Now()
+	cpuBefore := sampleCPU()
 	require.NoError(t, c.Delete(ctx, gone))
 	waitScale(t, "no slice of an active Service lists the deleted gateway", 2*time.Minute, func() bool {
 		return watch.countOf(gone.Status.PodIP, active) == 0
@@ -138,6 +142,7 @@ func gatewayChurnAtScale(t *testing.T, n, workers int) churnFigures {
 	f.activeDropped = time.Since(start)
 	waitScale(t, "no slice lists the deleted gateway", 2*time.Minute, func() bool { return watch.count(gone.Status.PodIP, false) == 0 })
 	f.dropped = time.Since(start)
+	f.dropCPU = cpuSince(cpuBefore, f.dropped)
 
 	// Its replacement connects and acknowledges every Service in one write, as a new sidecar's
 	// stream does once it has opened their ports.
@@ -154,12 +159,9 @@ func writeChurnSection(path string, runs []churnFigures) error {
 	if err != nil {
 		return err
 	}
-	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	load, _ := os.ReadFile("/proc/loadavg")
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Gateway churn at scale (operator, real API server)\n\n")
-	fmt.Fprintf(&b, "Written by `make bench-scale` (`TestIntegrationGatewayChurnAtScale`) on %s, commit %s, %d cores, %s; load average %s at the end.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), runtime.NumCPU(), runtime.Version(), strings.Join(strings.Fields(string(load))[:3], " "))
+	b.WriteString(benchHeader("TestIntegrationGatewayChurnAtScale"))
 	b.WriteString("The operator's controller (its reconciler and cache, no client-side rate limit) against envtest's kube-apiserver and\n" +
 		"etcd, built from Kubernetes' sources: Deployments at zero with a one-port Service and an ElastiService each, four gateway\n" +
 		"pods whose sidecars are connected and have acknowledged every Service. A gateway pod is deleted (it leaves the API at\n" +
@@ -173,6 +175,11 @@ func writeChurnSection(path string, runs []churnFigures) error {
 		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %.2f s (%d Services) | %.2f s | %.2f s |\n", r.services, r.workers,
 			r.created.Seconds(), r.allProxy.Seconds(), r.activeDropped.Seconds(), r.active, r.dropped.Seconds(), r.listed.Seconds())
 	}
+	b.WriteString("\nCPU from the deletion until every slice had dropped the gateway, per process (the test process runs the operator's\n" +
+		"controller and the test's informer):\n\n")
+	for _, r := range runs {
+		fmt.Fprintf(&b, "- `--reconcile-workers=%d`, %.2f s: %s\n", r.workers, r.dropped.Seconds(), r.dropCPU)
+	}
 	best, worstActive := runs[0], time.Duration(0)
 	for _, r := range runs {
 		if r.dropped < best.dropped {
@@ -181,14 +188,30 @@ func writeChurnSection(path string, runs []churnFigures) error {
 		worstActive = max(worstActive, r.activeDropped)
 	}
 	verdict := "not met"
-	if best.dropped <= 2*time.Second {
+	switch {
+	case best.services < 1000:
+		verdict = fmt.Sprintf("not judged (this run had %d Services)", best.services)
+	case best.dropped <= 2*time.Second:
 		verdict = "met"
 	}
 	fmt.Fprintf(&b, "\n**Target** (issue 17): a deleted gateway out of every proxy slice within 2 s at 1,000 Services: **%s** here "+
-		"(best %.2f s, %d workers, %d Services); the active Services' slices: at most %.2f s in every run.\n",
+		"(best %.2f s, `--reconcile-workers=%d`, %d Services); the active Services' slices: at most %.2f s in every run.\n",
 		verdict, best.dropped.Seconds(), best.workers, best.services, worstActive.Seconds())
+	if verdict == "not met" {
+		fmt.Fprintf(&b, "In that run the API server, etcd and the operator together used %s of the machine's CPU: %s.\n",
+			best.dropCPU.shareText(), best.dropCPU.boundText())
+	}
 	out := docsection.Replace(string(page), "gateway-churn-at-scale", "make bench-scale", b.String())
 	return os.WriteFile(path, []byte(out), 0o644)
+}
+
+// benchHeader is the line that says which test wrote a section, when, at which commit, on what.
+func benchHeader(test string) string {
+	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("Written by `make bench-scale` (`%s`) on %s, commit %s, %d cores, %s; load average %s at the end.\n\n",
+		test, time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), runtime.NumCPU(), runtime.Version(),
+		strings.Join(strings.Fields(string(load))[:3], " "))
 }
 
 func envInts(t *testing.T, name string, def int) []int {
