@@ -58,7 +58,7 @@ func procCPU(pid string) (time.Duration, int, bool) {
 	if len(f) < 13 {
 		return 0, 0, false
 	}
-	ppid, err1 := strconv.Atoi(f[1])  // field 4
+	ppid, err1 := strconv.Atoi(f[1])   // field 4
 	utime, err2 := strconv.Atoi(f[11]) // field 14
 	stime, err3 := strconv.Atoi(f[12]) // field 15
 	if err1 != nil || err2 != nil || err3 != nil {
