@@ -73,7 +73,7 @@ func TestIntegrationOperatorBinary(t *testing.T) {
 	dir := t.TempDir()
 	caPool := writeServingCert(t, dir)
 	ports := freePorts(t, 3)
-	logs := startOperator(t, dir, kubeconfig, ports)
+	logs, _ := startOperator(t, dir, kubeconfig, ports)
 	base := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
 	require.Eventually(t, func() bool {
@@ -264,7 +264,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startOperator builds cmd/operator and runs it until the test ends.
-func startOperator(t *testing.T, dir, kubeconfig string, ports []int) *syncBuffer {
+func startOperator(t *testing.T, dir, kubeconfig string, ports []int) (*syncBuffer, *exec.Cmd) {
 	bin := filepath.Join(dir, "operator")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/operator")
 	build.Dir = testenv.RepoRoot()
@@ -293,5 +293,5 @@ func startOperator(t *testing.T, dir, kubeconfig string, ports []int) *syncBuffe
 			t.Logf("operator log:\n%s", logs.String())
 		}
 	})
-	return logs
+	return logs, cmd
 }

@@ -89,18 +89,25 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Traffic != nil && rc.Forwarded > 0 {
 		s.opts.Traffic.Add(rc.Key(), rc.Forwarded, s.opts.Now())
 	}
-	if err := s.markActive(ctx, es); err != nil {
-		log.Error(err, "recording activity") // the wake-up matters more; carry on
-	}
 	if rc.Count == 0 {
 		// Activity only: a request was served by a pod that could answer. The target is not
 		// scaled: it may have been scaled to zero since (by hand or by the leader), and nothing
 		// waits for it.
+		if err := s.markActive(ctx, es); err != nil {
+			log.Error(err, "recording activity")
+		}
 		writeJSON(w, http.StatusAccepted, IncomingRequestResponse{Service: rc.Key(), State: s.targetState(rc.Key(), false)})
 		return
 	}
+	// Requests wait: the scale-up first, then the activity mark, so that a wake-up's scale write
+	// does not wait for another API write. The mark cancels a scale-down in progress (the loop
+	// reads it right before scaling to zero); a scale-down that read it a moment too early is
+	// undone by the sidecar's next report of the requests it still holds, in either order.
 	want, raise := s.wakeSize(rc, caller, es)
 	res, err := s.opts.ScaleHandler.ScaleUpTo(ctx, es, want, raise)
+	if markErr := s.markActive(ctx, es); markErr != nil {
+		log.Error(markErr, "recording activity") // the wake-up matters more; carry on
+	}
 	if err != nil {
 		log.Error(err, "scale-up failed")
 		writeRetryAfter(w, http.StatusServiceUnavailable, 1, err.Error())
