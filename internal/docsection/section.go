@@ -1,6 +1,13 @@
 package docsection
 
-import "strings"
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
 
 const (
 	beginPrefix = "<!-- begin "
@@ -74,4 +81,19 @@ func Keep(page, old string) string {
 		page = strings.TrimRight(page, "\n") + "\n\n" + s
 	}
 	return page
+}
+
+// Provenance is the line a section's writer puts under its heading: which tool and test wrote
+// it, when, at which commit (git, from the working directory), on how many cores with which Go,
+// and the load average at the end (so that figures from a busy machine say so).
+func Provenance(tool, test string) string {
+	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	load := "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	return fmt.Sprintf("Written by `%s` (`%s`) on %s, commit %s, %d cores, %s; load average %s at the end.\n\n",
+		tool, test, time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), runtime.NumCPU(), runtime.Version(), load)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,18 +111,26 @@ func (h *ScaleHandler) scaleUp(ctx context.Context, es *v1alpha1.ElastiService, 
 		}
 	}
 	var result ScaleResult
-	err := h.setReplicas(ctx, es.Namespace, ref, func(current int32) (int32, bool) {
-		switch {
-		case current == 0:
-			result = ScaleResult{Replicas: want, ScaledFromZero: true}
-		case raise && current < want:
-			result = ScaleResult{Replicas: want, Raised: true}
-		default:
-			result = ScaleResult{Replicas: current}
-			return current, false
-		}
-		return result.Replicas, true
-	})
+	woke, err := h.fromZeroCached(ctx, es.Namespace, ref, want)
+	if err != nil {
+		return ScaleResult{}, targetErr(es.Namespace, ref, err)
+	}
+	if woke {
+		result = ScaleResult{Replicas: want, ScaledFromZero: true}
+	} else {
+		err = h.setReplicas(ctx, es.Namespace, ref, func(current int32) (int32, bool) {
+			switch {
+			case current == 0:
+				result = ScaleResult{Replicas: want, ScaledFromZero: true}
+			case raise && current < want:
+				result = ScaleResult{Replicas: want, Raised: true}
+			default:
+				result = ScaleResult{Replicas: current}
+				return current, false
+			}
+			return result.Replicas, true
+		})
+	}
 	if err != nil {
 		return ScaleResult{}, err
 	}
@@ -153,6 +163,76 @@ func (h *ScaleHandler) ScaleToZero(ctx context.Context, es *v1alpha1.ElastiServi
 	})
 }
 
+type beforeWriteKey struct{}
+
+// WithBeforeWrite returns a context under which a scale of this package calls f right before it
+// sends each /scale write (not when the replicas need no change): the moment a wake-up's decision
+// is taken and sent, which the elastiserver measures. Concurrent calls sharing one execution
+// (ScaleUpTo) run the hook of the call that started it.
+func WithBeforeWrite(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, beforeWriteKey{}, f)
+}
+
+// fromZeroCached is the fast path of a wake-up for the kinds the operator watches (apps
+// Deployment and StatefulSet): when the client (the manager's cache, in the operator) shows the
+// target at 0 spec replicas, it writes want to /scale at once with the resourceVersion it read
+// there, with no read of /scale first. The write is a compare-and-set as on the slow path: if the
+// target changed since the cached version (a stale cache, a concurrent scale), the API server
+// answers Conflict and the slow path (read /scale, decide, write) runs instead, as it does when
+// the cache shows replicas above 0 or no such object. true: this call scaled the target from 0.
+func (h *ScaleHandler) fromZeroCached(ctx context.Context, namespace string, ref v1alpha1.ScaleTargetRef, want int32) (bool, error) {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	kind := ref.CanonicalKind()
+	if err != nil || gv.Group != "apps" || (kind != "Deployment" && kind != "StatefulSet") {
+		return false, nil
+	}
+	var (
+		obj      client.Object
+		replicas *int32
+	)
+	key := client.ObjectKey{Namespace: namespace, Name: ref.Name}
+	if kind == "Deployment" {
+		d := &appsv1.Deployment{}
+		if err := h.client.Get(ctx, key, d); err != nil {
+			return false, nil // the slow path says what is wrong
+		}
+		obj, replicas = d, d.Spec.Replicas
+	} else {
+		sts := &appsv1.StatefulSet{}
+		if err := h.client.Get(ctx, key, sts); err != nil {
+			return false, nil
+		}
+		obj, replicas = sts, sts.Spec.Replicas
+	}
+	if replicas == nil || *replicas != 0 || obj.GetResourceVersion() == "" {
+		return false, nil
+	}
+	gr, err := h.resource(ref)
+	if err != nil {
+		return false, nil
+	}
+	s := &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ref.Name, ResourceVersion: obj.GetResourceVersion()},
+		Spec:       autoscalingv1.ScaleSpec{Replicas: want},
+	}
+	BeforeWrite(ctx)
+	if _, err := h.scales.Scales(namespace).Update(ctx, gr, s, metav1.UpdateOptions{}); err != nil {
+		if apierrors.IsConflict(err) {
+			return false, nil // changed since the cached version: decide on /scale
+		}
+		return false, fmt.Errorf("writing /scale: %w", err)
+	}
+	return true, nil
+}
+
+// BeforeWrite runs the hook of WithBeforeWrite in ctx, if any: the scale handler calls it right
+// before each /scale write, and so must a stand-in for it in tests.
+func BeforeWrite(ctx context.Context) {
+	if hook, ok := ctx.Value(beforeWriteKey{}).(func()); ok {
+		hook()
+	}
+}
+
 // setReplicas reads the target's /scale, asks decide for the wanted replicas, and writes them
 // with the resourceVersion just read, retrying on conflict (a concurrent writer changed it).
 func (h *ScaleHandler) setReplicas(ctx context.Context, namespace string, ref v1alpha1.ScaleTargetRef, decide func(current int32) (int32, bool)) error {
@@ -171,6 +251,7 @@ func (h *ScaleHandler) setReplicas(ctx context.Context, namespace string, ref v1
 			return nil
 		}
 		s.Spec.Replicas = want
+		BeforeWrite(ctx)
 		if _, err := scales.Update(ctx, gr, s, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("writing /scale: %w", err)
 		}

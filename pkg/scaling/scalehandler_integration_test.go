@@ -13,9 +13,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,8 +58,9 @@ func crd(group, kind, plural string, scalable bool) *apiextensionsv1.CustomResou
 
 type env struct {
 	*testenv.Env
-	h  *scaling.ScaleHandler
-	ns string
+	h      *scaling.ScaleHandler
+	mapper meta.RESTMapper
+	ns     string
 }
 
 func start(t *testing.T) *env {
@@ -74,7 +77,7 @@ func start(t *testing.T) *env {
 	require.NoError(t, err)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "scaling-"}}
 	require.NoError(t, e.Client.Create(context.Background(), ns))
-	return &env{Env: e, h: h, ns: ns.Name}
+	return &env{Env: e, h: h, mapper: mapper, ns: ns.Name}
 }
 
 func (e *env) deployment(t *testing.T, name string, replicas int32) *appsv1.Deployment {
@@ -247,4 +250,48 @@ func TestIntegrationScaleHandler(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "scaling "+e.ns+"/ghost Deployment")
 	})
+}
+
+// staleReader answers Gets of one Deployment with a copy taken earlier, as a cache that has not
+// seen the latest write yet; everything else goes to the API server.
+type staleReader struct {
+	client.Client
+	old *appsv1.Deployment
+}
+
+func (s staleReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if d, ok := obj.(*appsv1.Deployment); ok && key.Name == s.old.Name && key.Namespace == s.old.Namespace {
+		s.old.DeepCopyInto(d)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestIntegrationScaleUpFromACachedZero: the fast path of a wake-up writes /scale with the
+// resourceVersion its client read. On a real API server that version is a precondition: a
+// Deployment scaled to 3 after the copy the client holds (which says 0) is left at 3, not lowered
+// to the wake-up's 1; a current copy scales it from 0 with the one write.
+func TestIntegrationScaleUpFromACachedZero(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	d := e.deployment(t, "cached", 0)
+	stale := d.DeepCopy() // at 0, with the version the API server gave it on create
+	require.NoError(t, e.Client.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "cached"}},
+		client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":3}}`))))
+	sg, err := scaling.NewScalesGetter(e.Config, e.mapper)
+	require.NoError(t, err)
+	h := scaling.NewScaleHandler(staleReader{Client: e.Client, old: stale}, sg, e.mapper)
+	es := e.elastiService(t, "cached", deploymentRef("cached"), 1, "")
+	res, err := h.ScaleUp(ctx, es)
+	require.NoError(t, err)
+	assert.Equal(t, scaling.ScaleResult{Replicas: 3}, res, "the stale copy's version was refused; /scale said 3")
+	assert.Equal(t, int32(3), e.replicas(t, "cached"))
+
+	// A current copy at 0: scaled from 0.
+	require.NoError(t, e.Client.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "cached"}},
+		client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":0}}`))))
+	res, err = e.h.ScaleUp(ctx, es)
+	require.NoError(t, err)
+	assert.Equal(t, scaling.ScaleResult{Replicas: 1, ScaledFromZero: true}, res)
+	assert.Equal(t, int32(1), e.replicas(t, "cached"))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/scale"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -37,6 +39,8 @@ type memScales struct {
 	gate      chan struct{}
 	// inGet and maxInGet count concurrent Gets (coalescing keeps it at 1 per target).
 	inGet, maxInGet int
+	// gets counts every Get.
+	gets int
 }
 
 func newMemScales() *memScales {
@@ -57,6 +61,7 @@ func (n *memNS) key(gr schema.GroupResource, name string) string {
 func (n *memNS) Get(_ context.Context, gr schema.GroupResource, name string, _ metav1.GetOptions) (*autoscalingv1.Scale, error) {
 	n.m.mu.Lock()
 	n.m.inGet++
+	n.m.gets++
 	n.m.maxInGet = max(n.m.maxInGet, n.m.inGet)
 	n.m.mu.Unlock()
 	if n.m.gate != nil {
@@ -313,4 +318,79 @@ func TestScaleUpKubeElastiKind(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ScaleResult{Replicas: 2, ScaledFromZero: true}, got)
 	assert.Equal(t, int32(2), sc.replicas[deployKey])
+}
+
+// TestBeforeWriteHook: the hook of WithBeforeWrite runs right before each /scale write (once per
+// attempt, so again after a conflict), never when no write is needed.
+func TestBeforeWriteHook(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		start, conflicts int
+		wantCalls        int
+	}{
+		{name: "a scale from zero", start: 0, wantCalls: 1},
+		{name: "a conflict retried", start: 0, conflicts: 1, wantCalls: 2},
+		{name: "already up: no write, no call", start: 2, wantCalls: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := newMemScales()
+			sc.replicas[deployKey] = int32(tt.start)
+			sc.conflicts = tt.conflicts
+			h, _ := newHandler(t, sc)
+			calls, updatesSeen := 0, -1
+			ctx := WithBeforeWrite(context.Background(), func() {
+				calls++
+				sc.mu.Lock()
+				updatesSeen = sc.updates // the write has not happened yet
+				sc.mu.Unlock()
+			})
+			_, err := h.ScaleUp(ctx, testES(1, ""))
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantCalls, calls)
+			if tt.wantCalls > 0 {
+				assert.Equal(t, 0, updatesSeen, "the hook runs before the write")
+			}
+		})
+	}
+}
+
+// TestScaleUpFromCache: a Deployment the client shows at 0 is scaled with one /scale write and
+// no read, with the cached resourceVersion as its precondition; a stale cache costs a conflict
+// and the read-decide-write path, never a wrong write or a missed wake-up.
+func TestScaleUpFromCache(t *testing.T) {
+	deploy := func(replicas int32) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders"},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas)}}
+	}
+	for _, tt := range []struct {
+		name                  string
+		cached, actual        int32
+		stale                 bool // the target changed since the cached version
+		want                  ScaleResult
+		wantGets, wantUpdates int
+	}{
+		{name: "cache at 0, current: one write, no read", cached: 0, actual: 0, want: ScaleResult{Replicas: 2, ScaledFromZero: true}, wantUpdates: 1},
+		{name: "cache at 0, target scaled up since: conflict, read, no write", cached: 0, actual: 3, stale: true, want: ScaleResult{Replicas: 3}, wantGets: 1},
+		{name: "cache at 0, target changed but still at 0: conflict, read, write", cached: 0, actual: 0, stale: true, want: ScaleResult{Replicas: 2, ScaledFromZero: true}, wantGets: 1, wantUpdates: 1},
+		{name: "cache above 0 (not yet showing a scale to zero): read, write", cached: 1, actual: 0, want: ScaleResult{Replicas: 2, ScaledFromZero: true}, wantGets: 1, wantUpdates: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := newMemScales()
+			h, c := newHandler(t, sc, deploy(tt.cached))
+			d := &appsv1.Deployment{}
+			require.NoError(t, c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "orders"}, d))
+			rv, err := strconv.Atoi(d.ResourceVersion)
+			require.NoError(t, err)
+			if tt.stale {
+				rv++
+			}
+			sc.replicas[deployKey], sc.rv[deployKey] = tt.actual, rv
+			got, err := h.ScaleUp(context.Background(), testES(2, ""))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.wantGets, sc.gets, "reads of /scale")
+			assert.Equal(t, tt.wantUpdates, sc.updates, "writes of /scale")
+			assert.Equal(t, tt.want.Replicas, sc.replicas[deployKey])
+		})
+	}
 }

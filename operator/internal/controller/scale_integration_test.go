@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,7 +159,7 @@ func writeChurnSection(path string, runs []churnFigures) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Gateway churn at scale (operator, real API server)\n\n")
-	b.WriteString(benchHeader("TestIntegrationGatewayChurnAtScale"))
+	b.WriteString(docsection.Provenance("make bench-scale", "TestIntegrationGatewayChurnAtScale"))
 	b.WriteString("The operator's controller (its reconciler and cache, no client-side rate limit) against envtest's kube-apiserver and\n" +
 		"etcd, built from Kubernetes' sources: Deployments at zero with a one-port Service and an ElastiService each, four gateway\n" +
 		"pods whose sidecars are connected and have acknowledged every Service. A gateway pod is deleted (it leaves the API at\n" +
@@ -203,15 +201,6 @@ func writeChurnSection(path string, runs []churnFigures) error {
 	}
 	out := docsection.Replace(string(page), "gateway-churn-at-scale", "make bench-scale", b.String())
 	return os.WriteFile(path, []byte(out), 0o644)
-}
-
-// benchHeader is the line that says which test wrote a section, when, at which commit, on what.
-func benchHeader(test string) string {
-	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	load, _ := os.ReadFile("/proc/loadavg")
-	return fmt.Sprintf("Written by `make bench-scale` (`%s`) on %s, commit %s, %d cores, %s; load average %s at the end.\n\n",
-		test, time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), runtime.NumCPU(), runtime.Version(),
-		strings.Join(strings.Fields(string(load))[:3], " "))
 }
 
 func envInts(t *testing.T, name string, def int) []int {

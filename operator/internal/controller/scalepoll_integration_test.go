@@ -135,7 +135,7 @@ func writePollSection(path string, f pollFigures) error {
 	}
 	var b strings.Builder
 	b.WriteString("## Scale-down poll at scale (operator, real API server and Prometheus)\n\n")
-	b.WriteString(benchHeader("TestScaleDownPollAtScale"))
+	b.WriteString(docsection.Provenance("make bench-scale", "TestScaleDownPollAtScale"))
 	fmt.Fprintf(&b, "The scale-down loop's `Poll` (what the leader runs every `--poll-interval`, 30 s by default) over %d ElastiServices\n"+
 		"whose Deployments run (one replica each, so every trigger is evaluated), each with one Prometheus trigger, against\n"+
 		"envtest's kube-apiserver and etcd and a real Prometheus built from source (scraping itself every second; each trigger\n"+

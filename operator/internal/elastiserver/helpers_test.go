@@ -67,9 +67,12 @@ type scaleCall struct {
 	Raise bool
 }
 
-func (f *fakeScaler) ScaleUpTo(_ context.Context, es *v1alpha1.ElastiService, want int32, raise bool) (scaling.ScaleResult, error) {
+func (f *fakeScaler) ScaleUpTo(ctx context.Context, es *v1alpha1.ElastiService, want int32, raise bool) (scaling.ScaleResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.err == nil && (f.result.ScaledFromZero || f.result.Raised) {
+		scaling.BeforeWrite(ctx) // as the real handler does before its /scale write
+	}
 	f.calls = append(f.calls, es.Namespace+"/"+es.Name)
 	f.wants = append(f.wants, scaleCall{want, raise})
 	return f.result, f.err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,6 +14,7 @@ import (
 	"github.com/elasti-dev/elasti/api/v1alpha1"
 	"github.com/elasti-dev/elasti/operator/internal/auth"
 	"github.com/elasti-dev/elasti/pkg/messages"
+	"github.com/elasti-dev/elasti/pkg/scaling"
 )
 
 // States in an incoming-request answer.
@@ -50,10 +52,11 @@ func (s *Server) serveIncomingRequest(w http.ResponseWriter, r *http.Request) {
 		requestCounts.WithLabelValues(code).Inc()
 		requestCountDuration.WithLabelValues(code).Observe(time.Since(start).Seconds())
 	}()
-	s.incomingRequest(rec, r)
+	s.incomingRequest(rec, r, start)
 }
 
-func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
+// incomingRequest answers one RequestCount received at start.
+func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request, start time.Time) {
 	ctx := r.Context()
 	caller, ok := s.authenticate(w, r)
 	if !ok {
@@ -104,7 +107,9 @@ func (s *Server) incomingRequest(w http.ResponseWriter, r *http.Request) {
 	// reads it right before scaling to zero); a scale-down that read it a moment too early is
 	// undone by the sidecar's next report of the requests it still holds, in either order.
 	want, raise := s.wakeSize(rc, caller, es)
-	res, err := s.opts.ScaleHandler.ScaleUpTo(ctx, es, want, raise)
+	var once sync.Once // a write retried after a conflict is the same decision
+	decided := scaling.WithBeforeWrite(ctx, func() { once.Do(func() { wakeDecision.Observe(time.Since(start).Seconds()) }) })
+	res, err := s.opts.ScaleHandler.ScaleUpTo(decided, es, want, raise)
 	if markErr := s.markActive(ctx, es); markErr != nil {
 		log.Error(markErr, "recording activity") // the wake-up matters more; carry on
 	}

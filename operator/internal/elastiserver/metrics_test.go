@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/elasti-dev/elasti/pkg/scaling"
 	"github.com/elasti-dev/elasti/pkg/stream"
 )
 
@@ -44,4 +46,26 @@ func observations(t *testing.T, code string) uint64 {
 	m := &dto.Metric{}
 	require.NoError(t, requestCountDuration.WithLabelValues(code).(prometheus.Histogram).Write(m))
 	return m.GetHistogram().GetSampleCount()
+}
+
+// TestWakeDecisionIsTimed: a RequestCount that scales its target records the time until the
+// /scale write was sent; one that finds the target up does not.
+func TestWakeDecisionIsTimed(t *testing.T) {
+	f := newFixture(t, elastiService("shop", "orders", "orders"), gatewayPod("gw-1"))
+	count := func() uint64 {
+		m := &dto.Metric{}
+		require.NoError(t, wakeDecision.Write(m))
+		return m.GetHistogram().GetSampleCount()
+	}
+	send := func() {
+		call(f.srv.Handler(), http.MethodPost, stream.IncomingRequestPath, "gw-1", strings.NewReader(`{"count":1,"svc":"orders","namespace":"shop"}`))
+	}
+	before := count()
+	f.scaler.result = scaling.ScaleResult{Replicas: 1, ScaledFromZero: true}
+	send()
+	assert.Equal(t, before+1, count(), "a wake-up from zero is timed")
+	f.scaler.result = scaling.ScaleResult{Replicas: 1}
+	f.clock.Add(time.Minute) // past the rate limit
+	send()
+	assert.Equal(t, before+1, count(), "a target already up: nothing written, nothing timed")
 }
