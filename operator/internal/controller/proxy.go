@@ -81,6 +81,16 @@ func (r *Reconciler) observeReplicas(ctx context.Context, es *v1alpha1.ElastiSer
 	return nil
 }
 
+// specReplicas is the target's spec replicas: from the cache for a Deployment or StatefulSet,
+// from /scale for any other kind.
+func (r *Reconciler) specReplicas(ctx context.Context, es *v1alpha1.ElastiService) (int32, error) {
+	if watchedTargetKind(es.Spec.ScaleTargetRef) {
+		return r.cachedReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+	}
+	spec, _, err := r.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+	return spec, err
+}
+
 // cachedReplicas reads a Deployment's or StatefulSet's spec.replicas from the cache (1 when
 // unset, as the API server defaults it).
 func (r *Reconciler) cachedReplicas(ctx context.Context, namespace string, ref v1alpha1.ScaleTargetRef) (int32, error) {

@@ -96,6 +96,9 @@ type loopController interface {
 	claims(ctx context.Context, es *v1alpha1.ElastiService) (bool, *v1alpha1.ElastiService, error)
 	// listSidecars: every trusted resolver sidecar with its acknowledgement state.
 	listSidecars(ctx context.Context) ([]resolver, error)
+	// specReplicas: the target's spec replicas, from the cache for the kinds it watches (a poll
+	// of 1,000 services is then no 1,000 reads of /scale); a scale-down confirms on /scale.
+	specReplicas(ctx context.Context, es *v1alpha1.ElastiService) (int32, error)
 	// ourSlices: Elasti's EndpointSlices of es's Service.
 	ourSlices(ctx context.Context, es *v1alpha1.ElastiService) ([]discoveryv1.EndpointSlice, error)
 	// portsAllocated: every TCP port of es's Service has its sidecar port.
@@ -185,7 +188,7 @@ func (l *ScaleDownLoop) consider(ctx context.Context, es *v1alpha1.ElastiService
 		l.stopObservation(ctx, es, "outside enabledPeriod")
 		return
 	}
-	spec, _, err := l.Scaler.GetReplicas(ctx, es.Namespace, es.Spec.ScaleTargetRef)
+	spec, err := l.Controller.specReplicas(ctx, es)
 	if err != nil || spec == 0 {
 		if err != nil && !targetGone(err) {
 			log.FromContext(ctx).Error(err, "reading target replicas")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -71,7 +72,9 @@ func TestScaleDownDecision(t *testing.T) {
 		wantHealthy *bool
 		wantEvent   string
 		older       bool // an older ElastiService names the same Service
+		atZero      bool // the cache shows the target at zero
 	}{
+		{name: "target at zero in the cache: nothing evaluated", eval: scriptedEvaluator{idle: true}, elapsed: time.Hour, atZero: true},
 		{name: "idle within cooldown", eval: scriptedEvaluator{idle: true}, elapsed: 4 * time.Minute, wantHealthy: ptr.To(true)},
 		{name: "idle past cooldown, no sidecar", eval: scriptedEvaluator{idle: true}, elapsed: 6 * time.Minute,
 			wantBlocked: ReasonNoReadySidecars, wantHealthy: ptr.To(true)},
@@ -101,7 +104,13 @@ func TestScaleDownDecision(t *testing.T) {
 			if tt.es != nil {
 				tt.es(es)
 			}
-			objs := []client.Object{es}
+			// The target, up: the loop reads its replicas from the cache (the fake client here).
+			replicas := int32(1)
+			if tt.atZero {
+				replicas = 0
+			}
+			target := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas)}}
+			objs := []client.Object{es, target}
 			if tt.older {
 				first := base()
 				first.Name, first.UID, first.CreationTimestamp = "orders-first", "first-uid", metav1.NewTime(t0.Add(-time.Hour))
